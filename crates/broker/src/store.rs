@@ -1,0 +1,84 @@
+//! Opening SQLite the way every evilent store does, and the broker's schema.
+//!
+//! WAL journal with `synchronous = NORMAL`: a commit is a single append to
+//! the write-ahead log, which the operating system holds even if the process
+//! is killed (`kill -9`) the next instant. Only a power loss or a kernel crash
+//! can take the last commits back; [`Durability::PowerLoss`] asks for an fsync
+//! per commit for deployments that must survive those too.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// How much a commit survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Survives the process dying at any instant (`synchronous = NORMAL`).
+    #[default]
+    ProcessCrash,
+    /// Also survives power loss (`synchronous = FULL`, one fsync per commit).
+    PowerLoss,
+}
+
+/// Opens (creating if needed) a SQLite database with evilent's settings.
+pub fn open_sqlite(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    configure(&conn, durability)?;
+    Ok(conn)
+}
+
+/// Applies evilent's settings to a connection.
+pub fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let sync = match durability {
+        Durability::ProcessCrash => "NORMAL",
+        Durability::PowerLoss => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+pub(crate) const SCHEMA: &str = r"
+CREATE TABLE IF NOT EXISTS queues (
+    name        TEXT PRIMARY KEY,
+    attributes  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS topics (
+    name        TEXT PRIMARY KEY,
+    fifo        INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    topic       TEXT NOT NULL REFERENCES topics(name) ON DELETE CASCADE,
+    queue       TEXT NOT NULL,
+    event_types TEXT,
+    PRIMARY KEY (topic, queue)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue             TEXT NOT NULL,
+    id                TEXT NOT NULL UNIQUE,
+    body              TEXT NOT NULL,
+    attributes        TEXT,
+    group_id          TEXT,
+    dedup_id          TEXT,
+    sent_at           INTEGER NOT NULL,
+    visible_at        INTEGER NOT NULL,
+    receive_count     INTEGER NOT NULL DEFAULT 0,
+    first_received_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages (queue, visible_at);
+CREATE INDEX IF NOT EXISTS messages_by_order ON messages (queue, seq);
+CREATE TABLE IF NOT EXISTS dedup (
+    scope       TEXT NOT NULL,
+    dedup_id    TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    sequence    INTEGER,
+    expires_at  INTEGER NOT NULL,
+    PRIMARY KEY (scope, dedup_id)
+);
+";
