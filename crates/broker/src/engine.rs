@@ -749,9 +749,10 @@ impl Db {
 
     /// Drops messages past retention and deduplication entries past their window.
     fn sweep(&mut self, queue: &str, attributes: &QueueAttributes, now: i64) -> Result<(), BrokerError> {
-        let last = self.last_sweep.get(queue).copied().unwrap_or(i64::MIN);
-        if now - last < SWEEP_EVERY_MS && now >= last {
-            return Ok(());
+        if let Some(last) = self.last_sweep.get(queue) {
+            if (0..SWEEP_EVERY_MS).contains(&(now - last)) {
+                return Ok(());
+            }
         }
         self.last_sweep.insert(queue.to_owned(), now);
         let cutoff = now - secs_ms(attributes.retention_seconds);
