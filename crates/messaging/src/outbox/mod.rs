@@ -31,6 +31,9 @@ use tokio::sync::Notify;
 
 use crate::port::{Publisher, QueueError};
 
+/// How often a running relay prunes published rows past retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// One event waiting in (or published from) the outbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxEntry {
@@ -204,14 +207,14 @@ impl OutboxRelay {
     /// timer, prunes published rows past retention now and then.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
-        let mut last_prune = tokio::time::Instant::now() - Duration::from_secs(3600);
+        let mut last_prune: Option<tokio::time::Instant> = None;
         loop {
             match self.drain().await {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "outbox relay step failed"),
             }
-            if last_prune.elapsed() >= Duration::from_secs(3600) {
-                last_prune = tokio::time::Instant::now();
+            if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(tokio::time::Instant::now());
                 if let Err(e) = self.store.prune(self.config.retention).await {
                     tracing::error!(error = %e, "outbox prune failed");
                 }
