@@ -1,1 +1,82 @@
-fn main() {}
+//! `evilent`: the command line and the all-in-one binary.
+//!
+//! This crate only wires: every behaviour lives in a library crate
+//! (`evilent-broker`, `evilent-messaging`, the services). See `evilent --help`.
+
+mod cmd;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "evilent",
+    version,
+    about = "A marketplace backend whose services talk through events with SQS semantics"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything in one process on the embedded broker and SQLite files.
+    Up(cmd::up::Args),
+    /// Event contracts: export their JSON Schemas.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Dead-letter queues: list, show, redrive, purge.
+    Dlq(cmd::dlq::Args),
+    /// Show queues with their message counts.
+    Queues {
+        /// Where `evilent up` keeps its files.
+        #[arg(long, env = "EVILENT_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+    /// Benchmarks (build with --release).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print every event's JSON Schema (one object keyed by eventType), or write one file each.
+    Schema {
+        /// Write `<eventType>.schema.json` files into this directory instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Embedded broker: send → receive → delete throughput and latency, beside SQLite's raw insert rate.
+    Broker(cmd::bench::BrokerArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    cmd::init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Up(args) => cmd::up::run(args).await,
+            Command::Events {
+                command: EventsCommand::Schema { out },
+            } => cmd::events::schema(out.as_deref()),
+            Command::Dlq(args) => cmd::dlq::run(args).await,
+            Command::Queues { data_dir } => cmd::dlq::queues(&data_dir).await,
+            Command::Bench {
+                command: BenchCommand::Broker(args),
+            } => cmd::bench::broker(args).await,
+        }
+    })
+}

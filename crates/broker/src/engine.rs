@@ -60,7 +60,10 @@ pub struct BrokerOptions {
 
 impl Default for BrokerOptions {
     fn default() -> Self {
-        BrokerOptions { durability: Durability::default(), clock: Arc::new(SystemClock) }
+        BrokerOptions {
+            durability: Durability::default(),
+            clock: Arc::new(SystemClock),
+        }
     }
 }
 
@@ -172,15 +175,26 @@ impl Broker {
 
     fn from_connection(conn: Connection, clock: Arc<dyn Clock>) -> Result<Self, BrokerError> {
         conn.execute_batch(SCHEMA)?;
-        let mut db = Db { conn, queues: HashMap::new(), last_sweep: HashMap::new() };
+        let mut db = Db {
+            conn,
+            queues: HashMap::new(),
+            last_sweep: HashMap::new(),
+        };
         db.reload_queues()?;
         Ok(Broker {
-            inner: Arc::new(Inner { db: Mutex::new(db), clock, wakers: Mutex::new(HashMap::new()) }),
+            inner: Arc::new(Inner {
+                db: Mutex::new(db),
+                clock,
+                wakers: Mutex::new(HashMap::new()),
+            }),
         })
     }
 
     fn db(&self) -> Result<MutexGuard<'_, Db>, BrokerError> {
-        self.inner.db.lock().map_err(|_| BrokerError::Internal("broker lock poisoned".into()))
+        self.inner
+            .db
+            .lock()
+            .map_err(|_| BrokerError::Internal("broker lock poisoned".into()))
     }
 
     fn now(&self) -> i64 {
@@ -188,7 +202,11 @@ impl Broker {
     }
 
     fn waker(&self, queue: &str) -> Arc<Notify> {
-        let mut wakers = self.inner.wakers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut wakers = self
+            .inner
+            .wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         wakers.entry(queue.to_owned()).or_default().clone()
     }
 
@@ -200,7 +218,11 @@ impl Broker {
 
     /// Creates a queue; creating it again with the same attributes is a no-op,
     /// with different ones an error (as SQS does).
-    pub fn create_queue(&self, name: &str, attributes: &QueueAttributes) -> Result<(), BrokerError> {
+    pub fn create_queue(
+        &self,
+        name: &str,
+        attributes: &QueueAttributes,
+    ) -> Result<(), BrokerError> {
         attributes.validate(name)?;
         let mut db = self.db()?;
         db.check_redrive_target(attributes)?;
@@ -221,13 +243,20 @@ impl Broker {
     }
 
     /// Replaces a queue's attributes (its FIFO-ness cannot change).
-    pub fn set_queue_attributes(&self, name: &str, attributes: &QueueAttributes) -> Result<(), BrokerError> {
+    pub fn set_queue_attributes(
+        &self,
+        name: &str,
+        attributes: &QueueAttributes,
+    ) -> Result<(), BrokerError> {
         attributes.validate(name)?;
         let mut db = self.db()?;
         db.require_queue(name)?;
         db.check_redrive_target(attributes)?;
         let json = serde_json::to_string(attributes).map_err(internal)?;
-        db.conn.execute("UPDATE queues SET attributes = ?2 WHERE name = ?1", params![name, json])?;
+        db.conn.execute(
+            "UPDATE queues SET attributes = ?2 WHERE name = ?1",
+            params![name, json],
+        )?;
         db.queues.insert(name.to_owned(), attributes.clone());
         Ok(())
     }
@@ -250,7 +279,9 @@ impl Broker {
     pub fn delete_queue(&self, name: &str) -> Result<(), BrokerError> {
         let mut db = self.db()?;
         db.require_queue(name)?;
-        let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = db
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM messages WHERE queue = ?1", [name])?;
         tx.execute("DELETE FROM subscriptions WHERE queue = ?1", [name])?;
         tx.execute("DELETE FROM queues WHERE name = ?1", [name])?;
@@ -274,14 +305,21 @@ impl Broker {
     pub fn list_topics(&self) -> Result<Vec<String>, BrokerError> {
         let db = self.db()?;
         let mut stmt = db.conn.prepare("SELECT name FROM topics ORDER BY name")?;
-        let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         Ok(names)
     }
 
     /// Subscribes `queue` to `topic`, optionally only to some `eventType`s
     /// (idempotent; subscribing again replaces the filter). A FIFO queue takes
     /// only a FIFO topic's messages and a FIFO topic delivers only to FIFO queues.
-    pub fn subscribe(&self, topic: &str, queue: &str, event_types: Option<&[&str]>) -> Result<(), BrokerError> {
+    pub fn subscribe(
+        &self,
+        topic: &str,
+        queue: &str,
+        event_types: Option<&[&str]>,
+    ) -> Result<(), BrokerError> {
         let mut db = self.db()?;
         let topic_fifo = db.topic_fifo(topic)?;
         let attributes = db.require_queue(queue)?;
@@ -291,7 +329,7 @@ impl Broker {
             )));
         }
         let filter = event_types
-            .map(|t| serde_json::to_string(t))
+            .map(serde_json::to_string)
             .transpose()
             .map_err(internal)?;
         db.conn.execute(
@@ -305,16 +343,28 @@ impl Broker {
     /// Every subscription.
     pub fn subscriptions(&self) -> Result<Vec<Subscription>, BrokerError> {
         let db = self.db()?;
-        let mut stmt =
-            db.conn.prepare("SELECT topic, queue, event_types FROM subscriptions ORDER BY topic, queue")?;
+        let mut stmt = db
+            .conn
+            .prepare("SELECT topic, queue, event_types FROM subscriptions ORDER BY topic, queue")?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
         })?;
         let mut subs = Vec::new();
         for row in rows {
             let (topic, queue, filter) = row?;
-            let event_types = filter.map(|f| serde_json::from_str(&f)).transpose().map_err(internal)?;
-            subs.push(Subscription { topic, queue, event_types });
+            let event_types = filter
+                .map(|f| serde_json::from_str(&f))
+                .transpose()
+                .map_err(internal)?;
+            subs.push(Subscription {
+                topic,
+                queue,
+                event_types,
+            });
         }
         Ok(subs)
     }
@@ -326,7 +376,9 @@ impl Broker {
         let now = self.now();
         let mut db = self.db()?;
         let attributes = db.require_queue(queue)?;
-        let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = db
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let outcome = send_in(&tx, queue, &attributes, request, now)?;
         tx.commit()?;
         drop(db);
@@ -348,14 +400,19 @@ impl Broker {
         if total > attributes.max_message_size as usize {
             return Err(BrokerError::BatchRequestTooLong(total));
         }
-        let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = db
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(entries.len());
         for e in entries {
             let result = match send_in(&tx, queue, &attributes, &e.entry, now) {
                 Err(BrokerError::Internal(m)) => return Err(BrokerError::Internal(m)),
                 other => other,
             };
-            results.push(BatchResult { id: e.id.clone(), result });
+            results.push(BatchResult {
+                id: e.id.clone(),
+                result,
+            });
         }
         tx.commit()?;
         drop(db);
@@ -366,7 +423,10 @@ impl Broker {
     /// Publishes one message to a topic: it is sent, in one transaction, to
     /// every subscribed queue whose filter admits its `eventType` attribute.
     pub fn publish(&self, topic: &str, request: &SendRequest) -> Result<SendOutcome, BrokerError> {
-        let batch = [BatchEntry { id: "0".into(), entry: request.clone() }];
+        let batch = [BatchEntry {
+            id: "0".into(),
+            entry: request.clone(),
+        }];
         let mut results = self.publish_batch(topic, &batch)?;
         match results.pop() {
             Some(r) => r.result,
@@ -393,7 +453,9 @@ impl Broker {
                 Err(e) => Some(Err(e)),
             })
             .collect::<Result<_, _>>()?;
-        let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = db
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(entries.len());
         let mut woken = HashSet::new();
         for e in entries {
@@ -401,7 +463,10 @@ impl Broker {
             if let Err(BrokerError::Internal(m)) = result {
                 return Err(BrokerError::Internal(m));
             }
-            results.push(BatchResult { id: e.id.clone(), result });
+            results.push(BatchResult {
+                id: e.id.clone(),
+                result,
+            });
         }
         tx.commit()?;
         drop(db);
@@ -415,11 +480,17 @@ impl Broker {
 
     /// Receives up to `max_messages`, long polling up to `wait`: returns as
     /// soon as at least one message can be handed out, or empty at the deadline.
-    pub async fn receive(&self, queue: &str, request: &ReceiveRequest) -> Result<Vec<Message>, BrokerError> {
+    pub async fn receive(
+        &self,
+        queue: &str,
+        request: &ReceiveRequest,
+    ) -> Result<Vec<Message>, BrokerError> {
         request.validate()?;
         let wait = match request.wait {
             Some(w) => w,
-            None => Duration::from_secs(u64::from(self.queue_attributes(queue)?.receive_wait_seconds)),
+            None => Duration::from_secs(u64::from(
+                self.queue_attributes(queue)?.receive_wait_seconds,
+            )),
         };
         let deadline = Instant::now() + wait;
         let waker = self.waker(queue);
@@ -460,14 +531,25 @@ impl Broker {
             Some(policy) => db.queue(&policy.dead_letter_queue)?.map(|_| policy.clone()),
             None => None,
         };
-        let vt = request.visibility_timeout.unwrap_or(attributes.visibility_timeout);
+        let vt = request
+            .visibility_timeout
+            .unwrap_or(attributes.visibility_timeout);
         let cutoff = now - secs_ms(attributes.retention_seconds);
         let max = request.max_messages as usize;
-        let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = db
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut taken: Vec<Row> = Vec::new();
         let mut moved = false;
         if attributes.fifo {
-            let (take, to_dlq) = pick_fifo(&tx, queue, now, cutoff, max, dlq.as_ref().map(|d| d.max_receive_count))?;
+            let (take, to_dlq) = pick_fifo(
+                &tx,
+                queue,
+                now,
+                cutoff,
+                max,
+                dlq.as_ref().map(|d| d.max_receive_count),
+            )?;
             if let Some(policy) = &dlq {
                 for seq in &to_dlq {
                     move_to(&tx, *seq, &policy.dead_letter_queue, now)?;
@@ -542,10 +624,8 @@ impl Broker {
         };
         tx.commit()?;
         drop(db);
-        if moved {
-            if let Some(policy) = &dlq {
-                self.wake(&policy.dead_letter_queue);
-            }
+        if moved && let Some(policy) = &dlq {
+            self.wake(&policy.dead_letter_queue);
         }
         Ok((messages, next_visible_at))
     }
@@ -574,7 +654,9 @@ impl Broker {
         validate_batch(receipts)?;
         let mut db = self.db()?;
         db.require_queue(queue)?;
-        let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = db
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(receipts.len());
         for e in receipts {
             let result = match Receipt::parse(&e.entry) {
@@ -590,7 +672,10 @@ impl Broker {
             if let Err(BrokerError::Internal(m)) = result {
                 return Err(BrokerError::Internal(m));
             }
-            results.push(BatchResult { id: e.id.clone(), result });
+            results.push(BatchResult {
+                id: e.id.clone(),
+                result,
+            });
         }
         tx.commit()?;
         Ok(results)
@@ -598,8 +683,16 @@ impl Broker {
 
     /// Changes the visibility timeout of a message in flight: `0` makes it
     /// visible at once, more extends the lease (a heartbeat).
-    pub fn change_visibility(&self, queue: &str, receipt_handle: &str, seconds: u32) -> Result<(), BrokerError> {
-        let entry = [BatchEntry { id: "0".into(), entry: (receipt_handle.to_owned(), seconds) }];
+    pub fn change_visibility(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        seconds: u32,
+    ) -> Result<(), BrokerError> {
+        let entry = [BatchEntry {
+            id: "0".into(),
+            entry: (receipt_handle.to_owned(), seconds),
+        }];
         let mut results = self.change_visibility_batch(queue, &entry)?;
         match results.pop() {
             Some(r) => r.result,
@@ -617,7 +710,9 @@ impl Broker {
         let now = self.now();
         let mut db = self.db()?;
         db.require_queue(queue)?;
-        let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = db
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(entries.len());
         let mut wake = false;
         for e in entries {
@@ -627,7 +722,10 @@ impl Broker {
                 return Err(BrokerError::Internal(m));
             }
             wake |= result.is_ok() && seconds == 0;
-            results.push(BatchResult { id: e.id.clone(), result });
+            results.push(BatchResult {
+                id: e.id.clone(),
+                result,
+            });
         }
         tx.commit()?;
         drop(db);
@@ -666,7 +764,9 @@ impl Broker {
     pub fn purge(&self, queue: &str) -> Result<u64, BrokerError> {
         let mut db = self.db()?;
         db.require_queue(queue)?;
-        let n = db.conn.execute("DELETE FROM messages WHERE queue = ?1", [queue])?;
+        let n = db
+            .conn
+            .execute("DELETE FROM messages WHERE queue = ?1", [queue])?;
         Ok(n as u64)
     }
 }
@@ -693,7 +793,11 @@ impl Db {
         }
         let json: Option<String> = self
             .conn
-            .query_row("SELECT attributes FROM queues WHERE name = ?1", [name], |r| r.get(0))
+            .query_row(
+                "SELECT attributes FROM queues WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
             .optional()?;
         match json {
             Some(json) => {
@@ -706,7 +810,8 @@ impl Db {
     }
 
     fn require_queue(&mut self, name: &str) -> Result<QueueAttributes, BrokerError> {
-        self.queue(name)?.ok_or_else(|| BrokerError::QueueDoesNotExist(name.to_owned()))
+        self.queue(name)?
+            .ok_or_else(|| BrokerError::QueueDoesNotExist(name.to_owned()))
     }
 
     fn check_redrive_target(&mut self, attributes: &QueueAttributes) -> Result<(), BrokerError> {
@@ -719,7 +824,8 @@ impl Db {
             })?;
             if dlq.fifo != attributes.fifo {
                 return Err(BrokerError::InvalidParameterValue(
-                    "a FIFO queue's dead-letter queue must be FIFO, a standard queue's standard".into(),
+                    "a FIFO queue's dead-letter queue must be FIFO, a standard queue's standard"
+                        .into(),
                 ));
             }
         }
@@ -728,7 +834,9 @@ impl Db {
 
     fn topic_fifo(&self, topic: &str) -> Result<bool, BrokerError> {
         self.conn
-            .query_row("SELECT fifo FROM topics WHERE name = ?1", [topic], |r| r.get(0))
+            .query_row("SELECT fifo FROM topics WHERE name = ?1", [topic], |r| {
+                r.get(0)
+            })
             .optional()?
             .ok_or_else(|| BrokerError::TopicDoesNotExist(topic.to_owned()))
     }
@@ -737,27 +845,45 @@ impl Db {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT queue, event_types FROM subscriptions WHERE topic = ?1")?;
-        let rows = stmt.query_map([topic], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+        let rows = stmt.query_map([topic], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
         let mut subs = Vec::new();
         for row in rows {
             let (queue, filter) = row?;
-            let event_types = filter.map(|f| serde_json::from_str(&f)).transpose().map_err(internal)?;
-            subs.push(Subscription { topic: topic.to_owned(), queue, event_types });
+            let event_types = filter
+                .map(|f| serde_json::from_str(&f))
+                .transpose()
+                .map_err(internal)?;
+            subs.push(Subscription {
+                topic: topic.to_owned(),
+                queue,
+                event_types,
+            });
         }
         Ok(subs)
     }
 
     /// Drops messages past retention and deduplication entries past their window.
-    fn sweep(&mut self, queue: &str, attributes: &QueueAttributes, now: i64) -> Result<(), BrokerError> {
-        if let Some(last) = self.last_sweep.get(queue) {
-            if (0..SWEEP_EVERY_MS).contains(&(now - last)) {
-                return Ok(());
-            }
+    fn sweep(
+        &mut self,
+        queue: &str,
+        attributes: &QueueAttributes,
+        now: i64,
+    ) -> Result<(), BrokerError> {
+        if let Some(last) = self.last_sweep.get(queue)
+            && (0..SWEEP_EVERY_MS).contains(&(now - last))
+        {
+            return Ok(());
         }
         self.last_sweep.insert(queue.to_owned(), now);
         let cutoff = now - secs_ms(attributes.retention_seconds);
-        self.conn.execute("DELETE FROM messages WHERE queue = ?1 AND sent_at <= ?2", params![queue, cutoff])?;
-        self.conn.execute("DELETE FROM dedup WHERE expires_at <= ?1", [now])?;
+        self.conn.execute(
+            "DELETE FROM messages WHERE queue = ?1 AND sent_at <= ?2",
+            params![queue, cutoff],
+        )?;
+        self.conn
+            .execute("DELETE FROM dedup WHERE expires_at <= ?1", [now])?;
         Ok(())
     }
 }
@@ -779,7 +905,9 @@ fn send_in(
             ));
         }
         let Some(group) = &request.group_id else {
-            return Err(BrokerError::MissingParameter("MessageGroupId is required on FIFO queues".into()));
+            return Err(BrokerError::MissingParameter(
+                "MessageGroupId is required on FIFO queues".into(),
+            ));
         };
         check_fifo_id("MessageGroupId", group)?;
         let id = fifo_dedup_id(request, attributes.content_based_deduplication)?;
@@ -842,7 +970,9 @@ fn publish_in(
     let mut dedup = None;
     if fifo {
         let Some(group) = &request.group_id else {
-            return Err(BrokerError::MissingParameter("MessageGroupId is required on FIFO topics".into()));
+            return Err(BrokerError::MissingParameter(
+                "MessageGroupId is required on FIFO topics".into(),
+            ));
         };
         check_fifo_id("MessageGroupId", group)?;
         let id = fifo_dedup_id(request, true)?;
@@ -851,7 +981,10 @@ fn publish_in(
         }
         dedup = Some(id);
     }
-    let event_type = request.attributes.get("eventType").map(|a| a.value.as_str());
+    let event_type = request
+        .attributes
+        .get("eventType")
+        .map(|a| a.value.as_str());
     let mut per_queue = request.clone();
     per_queue.deduplication_id.clone_from(&dedup);
     for (sub, attributes) in targets {
@@ -869,7 +1002,10 @@ fn publish_in(
     if let Some(id) = &dedup {
         remember_dedup(tx, &scope, id, &message_id, None, now)?;
     }
-    Ok(SendOutcome { message_id, sequence_number: None })
+    Ok(SendOutcome {
+        message_id,
+        sequence_number: None,
+    })
 }
 
 fn check_fifo_id(what: &str, id: &str) -> Result<(), BrokerError> {
@@ -897,12 +1033,20 @@ fn fifo_dedup_id(request: &SendRequest, content_based: bool) -> Result<String, B
     }
 }
 
-fn dedup_hit(tx: &Transaction<'_>, scope: &str, id: &str, now: i64) -> Result<Option<SendOutcome>, BrokerError> {
+fn dedup_hit(
+    tx: &Transaction<'_>,
+    scope: &str,
+    id: &str,
+    now: i64,
+) -> Result<Option<SendOutcome>, BrokerError> {
     let hit = tx
         .prepare_cached("SELECT message_id, sequence FROM dedup WHERE scope = ?1 AND dedup_id = ?2 AND expires_at > ?3")?
         .query_row(params![scope, id, now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))
         .optional()?;
-    Ok(hit.map(|(message_id, seq)| SendOutcome { message_id, sequence_number: seq.map(sequence) }))
+    Ok(hit.map(|(message_id, seq)| SendOutcome {
+        message_id,
+        sequence_number: seq.map(sequence),
+    }))
 }
 
 fn remember_dedup(
@@ -984,12 +1128,18 @@ fn change_visibility_in(
     check_visibility(seconds)?;
     let receipt = Receipt::parse(handle)?;
     let state: Option<(u32, i64)> = tx
-        .prepare_cached("SELECT receive_count, visible_at FROM messages WHERE id = ?1 AND queue = ?2")?
-        .query_row(params![receipt.message_id, queue], |r| Ok((r.get(0)?, r.get(1)?)))
+        .prepare_cached(
+            "SELECT receive_count, visible_at FROM messages WHERE id = ?1 AND queue = ?2",
+        )?
+        .query_row(params![receipt.message_id, queue], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     match state {
         None => Err(BrokerError::ReceiptHandleIsInvalid(handle.to_owned())),
-        Some((count, visible_at)) if count == 0 || visible_at <= now => Err(BrokerError::MessageNotInflight),
+        Some((count, visible_at)) if count == 0 || visible_at <= now => {
+            Err(BrokerError::MessageNotInflight)
+        }
         Some(_) => {
             tx.prepare_cached("UPDATE messages SET visible_at = ?3 WHERE id = ?1 AND queue = ?2")?
                 .execute(params![receipt.message_id, queue, now + secs_ms(seconds)])?;

@@ -71,7 +71,10 @@ impl Default for QueueAttributes {
 impl QueueAttributes {
     /// A FIFO queue with SQS's defaults.
     pub fn fifo() -> Self {
-        QueueAttributes { fifo: true, ..Self::default() }
+        QueueAttributes {
+            fifo: true,
+            ..Self::default()
+        }
     }
 
     /// Checks every attribute against SQS's bounds.
@@ -81,14 +84,41 @@ impl QueueAttributes {
             if (lo..=hi).contains(&v) {
                 Ok(())
             } else {
-                Err(BrokerError::InvalidAttributeValue(format!("{what} must be {lo}..={hi}, got {v}")))
+                Err(BrokerError::InvalidAttributeValue(format!(
+                    "{what} must be {lo}..={hi}, got {v}"
+                )))
             }
         };
-        range("VisibilityTimeout", self.visibility_timeout, 0, limits::MAX_VISIBILITY_TIMEOUT)?;
-        range("DelaySeconds", self.delay_seconds, 0, limits::MAX_DELAY_SECONDS)?;
-        range("MessageRetentionPeriod", self.retention_seconds, limits::MIN_RETENTION, limits::MAX_RETENTION)?;
-        range("MaximumMessageSize", self.max_message_size, 1024, limits::MAX_MESSAGE_SIZE)?;
-        range("ReceiveMessageWaitTimeSeconds", self.receive_wait_seconds, 0, limits::MAX_WAIT_SECONDS)?;
+        range(
+            "VisibilityTimeout",
+            self.visibility_timeout,
+            0,
+            limits::MAX_VISIBILITY_TIMEOUT,
+        )?;
+        range(
+            "DelaySeconds",
+            self.delay_seconds,
+            0,
+            limits::MAX_DELAY_SECONDS,
+        )?;
+        range(
+            "MessageRetentionPeriod",
+            self.retention_seconds,
+            limits::MIN_RETENTION,
+            limits::MAX_RETENTION,
+        )?;
+        range(
+            "MaximumMessageSize",
+            self.max_message_size,
+            1024,
+            limits::MAX_MESSAGE_SIZE,
+        )?;
+        range(
+            "ReceiveMessageWaitTimeSeconds",
+            self.receive_wait_seconds,
+            0,
+            limits::MAX_WAIT_SECONDS,
+        )?;
         if let Some(r) = &self.redrive {
             range("maxReceiveCount", r.max_receive_count, 1, 1000)?;
         }
@@ -105,7 +135,9 @@ fn validate_queue_name(name: &str, fifo: bool) -> Result<(), BrokerError> {
     let base = name.strip_suffix(".fifo").unwrap_or(name);
     let ok = !base.is_empty()
         && name.len() <= 80
-        && base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && base
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !ok {
         return Err(BrokerError::InvalidParameterValue(format!(
             "queue and topic names are 1-80 characters of letters, digits, '-' and '_' (plus '.fifo'): {name:?}"
@@ -135,12 +167,18 @@ pub struct MessageAttribute {
 impl MessageAttribute {
     /// A `String` attribute.
     pub fn string(value: impl Into<String>) -> Self {
-        MessageAttribute { data_type: "String".into(), value: value.into() }
+        MessageAttribute {
+            data_type: "String".into(),
+            value: value.into(),
+        }
     }
 
     /// A `Number` attribute.
     pub fn number(value: impl ToString) -> Self {
-        MessageAttribute { data_type: "Number".into(), value: value.to_string() }
+        MessageAttribute {
+            data_type: "Number".into(),
+            value: value.to_string(),
+        }
     }
 }
 
@@ -163,7 +201,10 @@ pub struct SendRequest {
 impl SendRequest {
     /// A message with just a body.
     pub fn new(body: impl Into<String>) -> Self {
-        SendRequest { body: body.into(), ..Self::default() }
+        SendRequest {
+            body: body.into(),
+            ..Self::default()
+        }
     }
 
     /// Adds an attribute.
@@ -240,14 +281,21 @@ pub struct ReceiveRequest {
 
 impl Default for ReceiveRequest {
     fn default() -> Self {
-        ReceiveRequest { max_messages: 10, visibility_timeout: None, wait: Some(Duration::ZERO) }
+        ReceiveRequest {
+            max_messages: 10,
+            visibility_timeout: None,
+            wait: Some(Duration::ZERO),
+        }
     }
 }
 
 impl ReceiveRequest {
     /// Up to `n` messages, no waiting.
     pub fn up_to(n: u32) -> Self {
-        ReceiveRequest { max_messages: n, ..Self::default() }
+        ReceiveRequest {
+            max_messages: n,
+            ..Self::default()
+        }
     }
 
     /// Long poll for up to `wait`.
@@ -275,13 +323,13 @@ impl ReceiveRequest {
         if let Some(v) = self.visibility_timeout {
             check_visibility(v)?;
         }
-        if let Some(w) = self.wait {
-            if w > Duration::from_secs(u64::from(limits::MAX_WAIT_SECONDS)) {
-                return Err(BrokerError::InvalidParameterValue(format!(
-                    "WaitTimeSeconds must be 0..=20, got {}",
-                    w.as_secs_f64()
-                )));
-            }
+        if let Some(w) = self.wait
+            && w > Duration::from_secs(u64::from(limits::MAX_WAIT_SECONDS))
+        {
+            return Err(BrokerError::InvalidParameterValue(format!(
+                "WaitTimeSeconds must be 0..=20, got {}",
+                w.as_secs_f64()
+            )));
         }
         Ok(())
     }
@@ -393,7 +441,9 @@ impl BrokerError {
                 "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
             }
             BrokerError::EmptyBatchRequest => "AWS.SimpleQueueService.EmptyBatchRequest",
-            BrokerError::BatchEntryIdsNotDistinct(_) => "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+            BrokerError::BatchEntryIdsNotDistinct(_) => {
+                "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"
+            }
             BrokerError::InvalidBatchEntryId(_) => "AWS.SimpleQueueService.InvalidBatchEntryId",
             BrokerError::BatchRequestTooLong(_) => "AWS.SimpleQueueService.BatchRequestTooLong",
             BrokerError::ReceiptHandleIsInvalid(_) => "ReceiptHandleIsInvalid",
@@ -426,7 +476,9 @@ pub fn validate_batch<T>(entries: &[BatchEntry<T>]) -> Result<(), BrokerError> {
     for e in entries {
         let ok = !e.id.is_empty()
             && e.id.len() <= 80
-            && e.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && e.id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok {
             return Err(BrokerError::InvalidBatchEntryId(e.id.clone()));
         }
@@ -440,7 +492,9 @@ pub fn validate_batch<T>(entries: &[BatchEntry<T>]) -> Result<(), BrokerError> {
 /// Checks one message's body, attributes and size.
 pub fn validate_message(req: &SendRequest, max_size: u32) -> Result<(), BrokerError> {
     if req.body.is_empty() {
-        return Err(BrokerError::MissingParameter("MessageBody must not be empty".into()));
+        return Err(BrokerError::MissingParameter(
+            "MessageBody must not be empty".into(),
+        ));
     }
     if let Some(c) = req.body.chars().find(|c| !allowed_char(*c)) {
         return Err(BrokerError::InvalidMessageContents(format!(
@@ -457,14 +511,18 @@ pub fn validate_message(req: &SendRequest, max_size: u32) -> Result<(), BrokerEr
     for (name, attr) in &req.attributes {
         let name_ok = !name.is_empty()
             && name.len() <= 256
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
             && !name.starts_with('.')
             && !name.ends_with('.')
             && !name.contains("..")
             && !name.to_ascii_lowercase().starts_with("aws.")
             && !name.to_ascii_lowercase().starts_with("amazon.");
         if !name_ok {
-            return Err(BrokerError::InvalidParameterValue(format!("invalid attribute name {name:?}")));
+            return Err(BrokerError::InvalidParameterValue(format!(
+                "invalid attribute name {name:?}"
+            )));
         }
         let base = attr.data_type.split('.').next().unwrap_or("");
         match base {
@@ -485,12 +543,17 @@ pub fn validate_message(req: &SendRequest, max_size: u32) -> Result<(), BrokerEr
             }
         }
         if attr.value.is_empty() {
-            return Err(BrokerError::InvalidParameterValue(format!("attribute {name:?} has no value")));
+            return Err(BrokerError::InvalidParameterValue(format!(
+                "attribute {name:?} has no value"
+            )));
         }
     }
     let size = req.size();
     if size > max_size as usize {
-        return Err(BrokerError::MessageTooLong { size, limit: max_size });
+        return Err(BrokerError::MessageTooLong {
+            size,
+            limit: max_size,
+        });
     }
     Ok(())
 }

@@ -80,7 +80,10 @@ impl Metadata {
     /// Marks this event as caused by `parent` (same correlation, causation = parent's id).
     #[must_use]
     pub fn follows(self, parent: &Metadata) -> Self {
-        let correlation = parent.correlation_id.clone().unwrap_or_else(|| parent.event_id.to_string());
+        let correlation = parent
+            .correlation_id
+            .clone()
+            .unwrap_or_else(|| parent.event_id.to_string());
         self.caused_by(&correlation, &parent.event_id.to_string())
     }
 }
@@ -102,7 +105,10 @@ pub enum DecodeError {
     #[error("unknown eventType {0:?}")]
     UnknownEventType(String),
     #[error("invalid {event_type} event: {source}")]
-    Invalid { event_type: String, source: serde_json::Error },
+    Invalid {
+        event_type: String,
+        source: serde_json::Error,
+    },
 }
 
 #[derive(Serialize)]
@@ -201,8 +207,9 @@ pub fn decode(body: &str) -> Result<Envelope, DecodeError> {
     }
     let wire: WireIn =
         serde_json::from_str(body).map_err(|source| DecodeError::Invalid { event_type, source })?;
-    let event_id =
-        wire.event_id.unwrap_or_else(|| Uuid::new_v5(&LEGACY_EVENT_ID_NAMESPACE, body.as_bytes()));
+    let event_id = wire
+        .event_id
+        .unwrap_or_else(|| Uuid::new_v5(&LEGACY_EVENT_ID_NAMESPACE, body.as_bytes()));
     Ok(Envelope {
         meta: Metadata {
             event_id,

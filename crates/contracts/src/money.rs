@@ -83,7 +83,9 @@ impl Money {
             return Err(MoneyError::TooPrecise);
         }
         let whole: i64 = whole.parse().map_err(|_| MoneyError::OutOfRange)?;
-        let cents: i64 = format!("{frac:0<2}").parse().map_err(|_| MoneyError::OutOfRange)?;
+        let cents: i64 = format!("{frac:0<2}")
+            .parse()
+            .map_err(|_| MoneyError::OutOfRange)?;
         let minor = whole
             .checked_mul(100)
             .and_then(|w| w.checked_add(cents))
@@ -124,7 +126,9 @@ impl<'de> Deserialize<'de> for Money {
                 Money::from_f64(v).map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Money, E> {
-                v.checked_mul(100).map(Money).ok_or_else(|| E::custom(MoneyError::OutOfRange))
+                v.checked_mul(100)
+                    .map(Money)
+                    .ok_or_else(|| E::custom(MoneyError::OutOfRange))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Money, E> {
                 i64::try_from(v)
@@ -172,9 +176,15 @@ mod tests {
     #[test]
     fn three_decimals_are_refused() {
         let err = serde_json::from_str::<Money>("99.999").unwrap_err();
-        assert!(err.to_string().contains("at most 2 decimal places"), "{err}");
+        assert!(
+            err.to_string().contains("at most 2 decimal places"),
+            "{err}"
+        );
         assert_eq!(Money::parse_decimal("1.234"), Err(MoneyError::TooPrecise));
-        assert!(matches!(Money::parse_decimal("1."), Err(MoneyError::NotANumber(_))));
+        assert!(matches!(
+            Money::parse_decimal("1."),
+            Err(MoneyError::NotANumber(_))
+        ));
         assert_eq!(Money::parse_decimal("12.5"), Ok(Money::from_minor(1250)));
     }
 }

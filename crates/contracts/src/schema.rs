@@ -40,7 +40,10 @@ pub(crate) fn for_payload<T: JsonSchema>(event_type: &str) -> Value {
     let mut schema = schemars::schema_for!(Flat<T>).to_value();
     if let Some(obj) = schema.as_object_mut() {
         obj.insert("title".into(), json!(event_type));
-        obj.insert("$id".into(), json!(format!("https://evilent.dev/events/{event_type}.json")));
+        obj.insert(
+            "$id".into(),
+            json!(format!("https://evilent.dev/events/{event_type}.json")),
+        );
         if let Some(props) = obj.get_mut("properties").and_then(Value::as_object_mut) {
             props.insert("eventType".into(), json!({ "const": event_type }));
         }

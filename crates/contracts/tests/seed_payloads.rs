@@ -1,6 +1,8 @@
 //! The seed's example payloads parse exactly as written there and serialise
 //! back with the same field names.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly
+
 use evilent_contracts::{
     DecodeError, Envelope, Event, Money, ProductCreated, UserProfileCreated, decode,
 };
@@ -18,7 +20,10 @@ fn roundtrip(body: Value) -> Envelope {
     let env = decode(&body.to_string()).unwrap();
     let back: Value = serde_json::from_str(&env.to_json()).unwrap();
     for key in keys(&body) {
-        assert_eq!(back[&key], body[&key], "field {key} changed on the way back");
+        assert_eq!(
+            back[&key], body[&key],
+            "field {key} changed on the way back"
+        );
     }
     env
 }
@@ -52,12 +57,16 @@ fn seed_product_created_parses_with_money_in_cents() {
         "source": "product-service"
     }));
     match env.event {
-        Event::ProductCreated(ProductCreated { price, .. }) => assert_eq!(price, Money::from_minor(9999)),
+        Event::ProductCreated(ProductCreated { price, .. }) => {
+            assert_eq!(price, Money::from_minor(9999))
+        }
         other => panic!("wrong event {other:?}"),
     }
     // CASO 2 writes it without timestamp and source: still an event.
-    roundtrip(json!({"eventType": "ProductCreated", "productId": "prod-456",
-        "userId": "user-123", "categoryId": "cat-789", "price": 99.99}));
+    roundtrip(
+        json!({"eventType": "ProductCreated", "productId": "prod-456",
+        "userId": "user-123", "categoryId": "cat-789", "price": 99.99}),
+    );
 }
 
 #[test]
@@ -72,7 +81,9 @@ fn seed_user_deleted_and_profile_created_parse() {
         "firstName": "John",
         "lastName": "Doe"
     }));
-    assert!(matches!(env.event, Event::UserProfileCreated(UserProfileCreated { ref email, .. }) if email == "seller@example.com"));
+    assert!(
+        matches!(env.event, Event::UserProfileCreated(UserProfileCreated { ref email, .. }) if email == "seller@example.com")
+    );
 }
 
 #[test]
@@ -80,7 +91,10 @@ fn legacy_event_without_id_gets_the_same_id_every_time() {
     let body = r#"{"eventType":"UserDeleted","userId":"u1"}"#;
     let a = decode(body).unwrap();
     let b = decode(body).unwrap();
-    assert_eq!(a.meta.event_id, b.meta.event_id, "redeliveries must share an inbox key");
+    assert_eq!(
+        a.meta.event_id, b.meta.event_id,
+        "redeliveries must share an inbox key"
+    );
     let c = decode(r#"{"eventType":"UserDeleted","userId":"u2"}"#).unwrap();
     assert_ne!(a.meta.event_id, c.meta.event_id);
 }
@@ -95,7 +109,15 @@ fn new_events_carry_all_metadata_and_unknown_fields_are_accepted() {
         name: Some("Laptop".into()),
     });
     let mut v: Value = serde_json::from_str(&env.to_json()).unwrap();
-    for key in ["eventType", "eventId", "version", "timestamp", "source", "correlationId", "price"] {
+    for key in [
+        "eventType",
+        "eventId",
+        "version",
+        "timestamp",
+        "source",
+        "correlationId",
+        "price",
+    ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     assert_eq!(v["price"], json!(10.5));
@@ -108,8 +130,13 @@ fn new_events_carry_all_metadata_and_unknown_fields_are_accepted() {
 #[test]
 fn bad_events_get_clear_errors() {
     assert!(matches!(decode("[1,2]"), Err(DecodeError::Malformed(_))));
-    assert!(matches!(decode(r#"{"userId":"u"}"#), Err(DecodeError::MissingEventType)));
-    assert!(matches!(decode(r#"{"eventType":"Martian"}"#), Err(DecodeError::UnknownEventType(t)) if t == "Martian"));
+    assert!(matches!(
+        decode(r#"{"userId":"u"}"#),
+        Err(DecodeError::MissingEventType)
+    ));
+    assert!(
+        matches!(decode(r#"{"eventType":"Martian"}"#), Err(DecodeError::UnknownEventType(t)) if t == "Martian")
+    );
     let err = decode(r#"{"eventType":"ProductCreated","productId":"p","userId":"u","categoryId":"c","price":1.234}"#)
         .unwrap_err();
     assert!(err.to_string().contains("2 decimal places"), "{err}");
@@ -123,12 +150,23 @@ fn every_event_has_a_schema_requiring_its_type() {
     assert_eq!(schemas.len(), Event::TYPES.len());
     for (name, schema) in schemas {
         assert_eq!(schema["properties"]["eventType"]["const"], json!(name));
-        assert!(schema["required"].as_array().unwrap().contains(&json!("eventType")));
+        assert!(
+            schema["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("eventType"))
+        );
     }
-    let (_, product) = Event::schemas().into_iter().find(|(n, _)| *n == "ProductCreated").unwrap();
+    let (_, product) = Event::schemas()
+        .into_iter()
+        .find(|(n, _)| *n == "ProductCreated")
+        .unwrap();
     let required = product["required"].as_array().unwrap();
     for field in ["productId", "userId", "categoryId", "price"] {
-        assert!(required.contains(&json!(field)), "{field} not required in {product}");
+        assert!(
+            required.contains(&json!(field)),
+            "{field} not required in {product}"
+        );
     }
     assert!(!required.contains(&json!("eventId")));
 }

@@ -69,7 +69,9 @@ impl<H: EventHandler> MessageHandler for Events<H> {
     async fn handle(&self, message: &Message) -> Result<Handled, HandlerError> {
         match decode(&message.body) {
             Ok(envelope) => self.0.handle(&envelope, message).await,
-            Err(DecodeError::UnknownEventType(t)) => Ok(Handled::Ignored(format!("unknown eventType {t}"))),
+            Err(DecodeError::UnknownEventType(t)) => {
+                Ok(Handled::Ignored(format!("unknown eventType {t}")))
+            }
             Err(e) => Err(Box::new(e)),
         }
     }
@@ -187,7 +189,12 @@ impl Consumer {
         }
         let v = self
             .visibility
-            .get_or_try_init(|| async { self.port.queue_attributes(&self.queue).await.map(|a| a.visibility_timeout) })
+            .get_or_try_init(|| async {
+                self.port
+                    .queue_attributes(&self.queue)
+                    .await
+                    .map(|a| a.visibility_timeout)
+            })
             .await?;
         Ok(*v)
     }
@@ -253,7 +260,8 @@ impl Consumer {
 
     /// Runs the handlers; extends visibility of the ones still running (heartbeat).
     async fn process(&self, messages: &[Message], visibility: u32) -> Vec<Verdict> {
-        let unfinished: Arc<Mutex<HashSet<usize>>> = Arc::new(Mutex::new((0..messages.len()).collect()));
+        let unfinished: Arc<Mutex<HashSet<usize>>> =
+            Arc::new(Mutex::new((0..messages.len()).collect()));
         let semaphore = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         // Lanes run in parallel; messages within a lane in order. A standard
         // queue gives each message its own lane; a FIFO queue one lane per group.
@@ -267,7 +275,8 @@ impl Consumer {
         }
         let mut set = JoinSet::new();
         for (_, indexes) in lanes {
-            let lane: Vec<(usize, Message)> = indexes.iter().map(|i| (*i, messages[*i].clone())).collect();
+            let lane: Vec<(usize, Message)> =
+                indexes.iter().map(|i| (*i, messages[*i].clone())).collect();
             let handler = self.handler.clone();
             let semaphore = semaphore.clone();
             let unfinished = unfinished.clone();
@@ -279,7 +288,10 @@ impl Consumer {
                 for (i, message) in lane {
                     if failed {
                         out.push((i, Verdict::Skip));
-                        unfinished.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&i);
+                        unfinished
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .remove(&i);
                         continue;
                     }
                     let verdict = match semaphore.acquire().await {
@@ -287,7 +299,10 @@ impl Consumer {
                         Err(_) => Verdict::Fail,
                     };
                     failed = verdict == Verdict::Fail;
-                    unfinished.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&i);
+                    unfinished
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&i);
                     out.push((i, verdict));
                 }
                 out
@@ -321,23 +336,39 @@ impl Consumer {
     }
 
     /// Deletes the acknowledged, hands back the failed (with backoff) and the skipped (at once).
-    async fn settle(&self, messages: &[Message], verdicts: &[Verdict]) -> Result<StepOutcome, QueueError> {
-        let mut outcome = StepOutcome { received: messages.len(), ..StepOutcome::default() };
+    async fn settle(
+        &self,
+        messages: &[Message],
+        verdicts: &[Verdict],
+    ) -> Result<StepOutcome, QueueError> {
+        let mut outcome = StepOutcome {
+            received: messages.len(),
+            ..StepOutcome::default()
+        };
         let mut deletes = Vec::new();
         let mut returns = Vec::new();
         for (i, (m, v)) in messages.iter().zip(verdicts).enumerate() {
             match v {
                 Verdict::Ack => {
                     outcome.acknowledged += 1;
-                    deletes.push(BatchEntry { id: i.to_string(), entry: m.receipt_handle.clone() });
+                    deletes.push(BatchEntry {
+                        id: i.to_string(),
+                        entry: m.receipt_handle.clone(),
+                    });
                 }
                 Verdict::Fail => {
                     outcome.failed += 1;
-                    returns.push(BatchEntry { id: i.to_string(), entry: (m.receipt_handle.clone(), self.backoff(m.receive_count)) });
+                    returns.push(BatchEntry {
+                        id: i.to_string(),
+                        entry: (m.receipt_handle.clone(), self.backoff(m.receive_count)),
+                    });
                 }
                 Verdict::Skip => {
                     outcome.skipped += 1;
-                    returns.push(BatchEntry { id: i.to_string(), entry: (m.receipt_handle.clone(), 0) });
+                    returns.push(BatchEntry {
+                        id: i.to_string(),
+                        entry: (m.receipt_handle.clone(), 0),
+                    });
                 }
             }
         }
@@ -360,12 +391,22 @@ impl Consumer {
     }
 
     fn backoff(&self, receive_count: u32) -> u32 {
-        let factor = 1u32.checked_shl(receive_count.saturating_sub(1).min(16)).unwrap_or(u32::MAX);
-        self.config.retry_base_seconds.saturating_mul(factor).min(self.config.retry_max_seconds)
+        let factor = 1u32
+            .checked_shl(receive_count.saturating_sub(1).min(16))
+            .unwrap_or(u32::MAX);
+        self.config
+            .retry_base_seconds
+            .saturating_mul(factor)
+            .min(self.config.retry_max_seconds)
     }
 }
 
-async fn run_handler(handler: &dyn MessageHandler, message: &Message, stats: &ConsumerStats, name: &str) -> Verdict {
+async fn run_handler(
+    handler: &dyn MessageHandler,
+    message: &Message,
+    stats: &ConsumerStats,
+    name: &str,
+) -> Verdict {
     match handler.handle(message).await {
         Ok(Handled::Applied) => {
             ConsumerStats::add(&stats.applied, 1);

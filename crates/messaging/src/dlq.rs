@@ -24,16 +24,27 @@ pub async fn dead_letter_queue(port: &dyn QueuePort, queue: &str) -> Result<Stri
         .await?
         .redrive
         .map(|r| r.dead_letter_queue)
-        .ok_or_else(|| QueueError::InvalidParameterValue(format!("queue {queue:?} has no dead-letter queue")))
+        .ok_or_else(|| {
+            QueueError::InvalidParameterValue(format!("queue {queue:?} has no dead-letter queue"))
+        })
 }
 
 /// Up to `max` messages of `queue`'s dead-letter queue, left in place.
-pub async fn list(port: &dyn QueuePort, queue: &str, max: usize) -> Result<Vec<Message>, QueueError> {
+pub async fn list(
+    port: &dyn QueuePort,
+    queue: &str,
+    max: usize,
+) -> Result<Vec<Message>, QueueError> {
     let dlq = dead_letter_queue(port, queue).await?;
     let mut seen = Vec::new();
     while seen.len() < max {
         let want = (max - seen.len()).min(limits::MAX_BATCH) as u32;
-        let batch = port.receive(&dlq, &ReceiveRequest::up_to(want).visibility(LIST_VISIBILITY)).await?;
+        let batch = port
+            .receive(
+                &dlq,
+                &ReceiveRequest::up_to(want).visibility(LIST_VISIBILITY),
+            )
+            .await?;
         if batch.is_empty() {
             break;
         }
@@ -43,7 +54,10 @@ pub async fn list(port: &dyn QueuePort, queue: &str, max: usize) -> Result<Vec<M
         let entries: Vec<_> = chunk
             .iter()
             .enumerate()
-            .map(|(i, m)| BatchEntry { id: i.to_string(), entry: (m.receipt_handle.clone(), 0) })
+            .map(|(i, m)| BatchEntry {
+                id: i.to_string(),
+                entry: (m.receipt_handle.clone(), 0),
+            })
             .collect();
         port.change_visibility_batch(&dlq, &entries).await?;
     }
@@ -51,21 +65,37 @@ pub async fn list(port: &dyn QueuePort, queue: &str, max: usize) -> Result<Vec<M
 }
 
 /// One dead letter by message id.
-pub async fn show(port: &dyn QueuePort, queue: &str, message_id: &str) -> Result<Option<Message>, QueueError> {
-    Ok(list(port, queue, usize::MAX).await?.into_iter().find(|m| m.message_id == message_id))
+pub async fn show(
+    port: &dyn QueuePort,
+    queue: &str,
+    message_id: &str,
+) -> Result<Option<Message>, QueueError> {
+    Ok(list(port, queue, usize::MAX)
+        .await?
+        .into_iter()
+        .find(|m| m.message_id == message_id))
 }
 
 /// Moves up to `max` dead letters back to `queue`: each is sent first and
 /// deleted from the dead-letter queue only once the send succeeded, so a
 /// crash in between duplicates (which the inbox absorbs) and never loses.
 /// Returns how many moved.
-pub async fn redrive(port: &dyn QueuePort, queue: &str, max: Option<usize>) -> Result<usize, QueueError> {
+pub async fn redrive(
+    port: &dyn QueuePort,
+    queue: &str,
+    max: Option<usize>,
+) -> Result<usize, QueueError> {
     let dlq = dead_letter_queue(port, queue).await?;
     let mut moved = 0;
     while max.is_none_or(|m| moved < m) {
         let want = max.map_or(limits::MAX_BATCH, |m| (m - moved).min(limits::MAX_BATCH)) as u32;
         let batch = port
-            .receive(&dlq, &ReceiveRequest::up_to(want).visibility(LIST_VISIBILITY).wait(Duration::ZERO))
+            .receive(
+                &dlq,
+                &ReceiveRequest::up_to(want)
+                    .visibility(LIST_VISIBILITY)
+                    .wait(Duration::ZERO),
+            )
             .await?;
         if batch.is_empty() {
             break;
@@ -73,15 +103,25 @@ pub async fn redrive(port: &dyn QueuePort, queue: &str, max: Option<usize>) -> R
         let sends: Vec<BatchEntry<SendRequest>> = batch
             .iter()
             .enumerate()
-            .map(|(i, m)| BatchEntry { id: i.to_string(), entry: resend(m) })
+            .map(|(i, m)| BatchEntry {
+                id: i.to_string(),
+                entry: resend(m),
+            })
             .collect();
         let results = port.send_batch(queue, &sends).await?;
         let mut deletes = Vec::new();
         for r in results {
-            let Ok(i) = r.id.parse::<usize>() else { continue };
+            let Ok(i) = r.id.parse::<usize>() else {
+                continue;
+            };
             match r.result {
-                Ok(_) => deletes.push(BatchEntry { id: r.id.clone(), entry: batch[i].receipt_handle.clone() }),
-                Err(e) => tracing::warn!(message_id = %batch[i].message_id, error = %e, "redrive send failed; left in the DLQ"),
+                Ok(_) => deletes.push(BatchEntry {
+                    id: r.id.clone(),
+                    entry: batch[i].receipt_handle.clone(),
+                }),
+                Err(e) => {
+                    tracing::warn!(message_id = %batch[i].message_id, error = %e, "redrive send failed; left in the DLQ")
+                }
             }
         }
         if deletes.is_empty() {
@@ -108,6 +148,9 @@ fn resend(m: &Message) -> SendRequest {
         attributes: m.attributes.clone(),
         delay_seconds: None,
         group_id: m.group_id.clone(),
-        deduplication_id: m.group_id.as_ref().map(|_| format!("redrive-{}", Uuid::now_v7().simple())),
+        deduplication_id: m
+            .group_id
+            .as_ref()
+            .map(|_| format!("redrive-{}", Uuid::now_v7().simple())),
     }
 }

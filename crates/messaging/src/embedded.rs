@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use evilent_broker::Broker;
 
 use crate::port::{
-    BatchEntry, BatchResult, Message, Publisher, QueueAttributes, QueueCounts, QueueError, QueuePort,
-    ReceiveRequest, SendOutcome, SendRequest,
+    BatchEntry, BatchResult, Message, Publisher, QueueAttributes, QueueCounts, QueueError,
+    QueuePort, ReceiveRequest, SendOutcome, SendRequest,
 };
 
 /// [`QueuePort`] and [`Publisher`] on the embedded broker.
@@ -32,7 +32,11 @@ impl QueuePort for EmbeddedBroker {
         "embedded"
     }
 
-    async fn create_queue(&self, name: &str, attributes: &QueueAttributes) -> Result<(), QueueError> {
+    async fn create_queue(
+        &self,
+        name: &str,
+        attributes: &QueueAttributes,
+    ) -> Result<(), QueueError> {
         self.broker.create_queue(name, attributes)
     }
 
@@ -44,7 +48,12 @@ impl QueuePort for EmbeddedBroker {
         self.broker.create_topic(name, fifo)
     }
 
-    async fn subscribe(&self, topic: &str, queue: &str, event_types: Option<&[&str]>) -> Result<(), QueueError> {
+    async fn subscribe(
+        &self,
+        topic: &str,
+        queue: &str,
+        event_types: Option<&[&str]>,
+    ) -> Result<(), QueueError> {
         self.broker.subscribe(topic, queue, event_types)
     }
 
@@ -60,7 +69,11 @@ impl QueuePort for EmbeddedBroker {
         self.broker.send_batch(queue, entries)
     }
 
-    async fn receive(&self, queue: &str, request: &ReceiveRequest) -> Result<Vec<Message>, QueueError> {
+    async fn receive(
+        &self,
+        queue: &str,
+        request: &ReceiveRequest,
+    ) -> Result<Vec<Message>, QueueError> {
         self.broker.receive(queue, request).await
     }
 
@@ -76,8 +89,14 @@ impl QueuePort for EmbeddedBroker {
         self.broker.delete_batch(queue, receipts)
     }
 
-    async fn change_visibility(&self, queue: &str, receipt_handle: &str, seconds: u32) -> Result<(), QueueError> {
-        self.broker.change_visibility(queue, receipt_handle, seconds)
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        seconds: u32,
+    ) -> Result<(), QueueError> {
+        self.broker
+            .change_visibility(queue, receipt_handle, seconds)
     }
 
     async fn change_visibility_batch(

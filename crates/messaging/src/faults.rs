@@ -20,7 +20,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use evilent_broker::{BatchEntry, BatchResult, Message, QueueAttributes, QueueCounts, ReceiveRequest, SendOutcome, SendRequest};
+use evilent_broker::{
+    BatchEntry, BatchResult, Message, QueueAttributes, QueueCounts, ReceiveRequest, SendOutcome,
+    SendRequest,
+};
 
 use crate::port::{Publisher, QueueError, QueuePort};
 
@@ -38,7 +41,14 @@ pub struct Faults {
 impl Faults {
     /// Every fault at rate `p`.
     pub fn all(p: f64, seed: u64) -> Self {
-        Faults { duplicate: p, reorder: p, lose_delete: p, fail_batch_entry: p, expire_visibility: p, seed }
+        Faults {
+            duplicate: p,
+            reorder: p,
+            lose_delete: p,
+            fail_batch_entry: p,
+            expire_visibility: p,
+            seed,
+        }
     }
 }
 
@@ -65,11 +75,22 @@ impl<P> Faulty<P> {
     /// Wraps `inner`.
     pub fn new(inner: P, faults: Faults) -> Self {
         let rng = Mutex::new(fastrand::Rng::with_seed(faults.seed));
-        Faulty { inner, faults, rng, stats: FaultStats::default() }
+        Faulty {
+            inner,
+            faults,
+            rng,
+            stats: FaultStats::default(),
+        }
     }
 
     fn roll(&self, p: f64) -> bool {
-        p > 0.0 && self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner).f64() < p
+        p > 0.0
+            && self
+                .rng
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .f64()
+                < p
     }
 
     fn count(counter: &AtomicU64, n: usize) {
@@ -77,18 +98,17 @@ impl<P> Faulty<P> {
     }
 
     /// Drops some entries (failing them) and repeats some (duplicating them).
-    fn mangle_batch(
-        &self,
-        entries: &[BatchEntry<SendRequest>],
-        fifo: bool,
-    ) -> (Vec<BatchEntry<SendRequest>>, Vec<BatchEntry<SendRequest>>, Vec<BatchResult<SendOutcome>>) {
+    fn mangle_batch(&self, entries: &[BatchEntry<SendRequest>], fifo: bool) -> MangledBatch {
         let mut forward = Vec::new();
         let mut again = Vec::new();
         let mut failed = Vec::new();
         for e in entries {
             if self.roll(self.faults.fail_batch_entry) {
                 Self::count(&self.stats.failed_entries, 1);
-                failed.push(BatchResult { id: e.id.clone(), result: Err(QueueError::Internal("injected entry failure".into())) });
+                failed.push(BatchResult {
+                    id: e.id.clone(),
+                    result: Err(QueueError::Internal("injected entry failure".into())),
+                });
                 continue;
             }
             if !fifo && self.roll(self.faults.duplicate) {
@@ -101,6 +121,13 @@ impl<P> Faulty<P> {
     }
 }
 
+/// Entries to forward, entries to send a second time, and the results of the failed ones.
+type MangledBatch = (
+    Vec<BatchEntry<SendRequest>>,
+    Vec<BatchEntry<SendRequest>>,
+    Vec<BatchResult<SendOutcome>>,
+);
+
 fn is_fifo(name: &str) -> bool {
     name.ends_with(".fifo")
 }
@@ -111,7 +138,11 @@ impl<P: QueuePort> QueuePort for Faulty<P> {
         self.inner.backend()
     }
 
-    async fn create_queue(&self, name: &str, attributes: &QueueAttributes) -> Result<(), QueueError> {
+    async fn create_queue(
+        &self,
+        name: &str,
+        attributes: &QueueAttributes,
+    ) -> Result<(), QueueError> {
         self.inner.create_queue(name, attributes).await
     }
 
@@ -123,7 +154,12 @@ impl<P: QueuePort> QueuePort for Faulty<P> {
         self.inner.create_topic(name, fifo).await
     }
 
-    async fn subscribe(&self, topic: &str, queue: &str, event_types: Option<&[&str]>) -> Result<(), QueueError> {
+    async fn subscribe(
+        &self,
+        topic: &str,
+        queue: &str,
+        event_types: Option<&[&str]>,
+    ) -> Result<(), QueueError> {
         self.inner.subscribe(topic, queue, event_types).await
     }
 
@@ -151,26 +187,39 @@ impl<P: QueuePort> QueuePort for Faulty<P> {
         Ok(results)
     }
 
-    async fn receive(&self, queue: &str, request: &ReceiveRequest) -> Result<Vec<Message>, QueueError> {
+    async fn receive(
+        &self,
+        queue: &str,
+        request: &ReceiveRequest,
+    ) -> Result<Vec<Message>, QueueError> {
         let mut messages = self.inner.receive(queue, request).await?;
         if is_fifo(queue) || messages.is_empty() {
             return Ok(messages);
         }
         if self.roll(self.faults.reorder) {
             Self::count(&self.stats.reordered, 1);
-            self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner).shuffle(&mut messages);
+            self.rng
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .shuffle(&mut messages);
             if messages.len() > 1 {
                 // Hold one back: it reappears after a second, behind later messages.
                 if let Some(m) = messages.pop() {
                     Self::count(&self.stats.held_back, 1);
-                    let _ = self.inner.change_visibility(queue, &m.receipt_handle, 1).await;
+                    let _ = self
+                        .inner
+                        .change_visibility(queue, &m.receipt_handle, 1)
+                        .await;
                 }
             }
         }
         for m in &messages {
             if self.roll(self.faults.expire_visibility) {
                 Self::count(&self.stats.expired, 1);
-                let _ = self.inner.change_visibility(queue, &m.receipt_handle, 0).await;
+                let _ = self
+                    .inner
+                    .change_visibility(queue, &m.receipt_handle, 0)
+                    .await;
             }
         }
         Ok(messages)
@@ -194,7 +243,10 @@ impl<P: QueuePort> QueuePort for Faulty<P> {
         for r in receipts {
             if self.roll(self.faults.lose_delete) {
                 Self::count(&self.stats.lost_deletes, 1);
-                lost.push(BatchResult { id: r.id.clone(), result: Ok(()) });
+                lost.push(BatchResult {
+                    id: r.id.clone(),
+                    result: Ok(()),
+                });
             } else {
                 forward.push(r.clone());
             }
@@ -205,8 +257,15 @@ impl<P: QueuePort> QueuePort for Faulty<P> {
         Ok(lost)
     }
 
-    async fn change_visibility(&self, queue: &str, receipt_handle: &str, seconds: u32) -> Result<(), QueueError> {
-        self.inner.change_visibility(queue, receipt_handle, seconds).await
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        seconds: u32,
+    ) -> Result<(), QueueError> {
+        self.inner
+            .change_visibility(queue, receipt_handle, seconds)
+            .await
     }
 
     async fn change_visibility_batch(

@@ -39,7 +39,11 @@ pub fn claim(conn: &Connection, consumer: &str, event_id: &Uuid) -> rusqlite::Re
             "INSERT INTO inbox (consumer, event_id, processed_at) VALUES (?1, ?2, ?3)
              ON CONFLICT DO NOTHING",
         )?
-        .execute(params![consumer, event_id.to_string(), chrono::Utc::now().timestamp_millis()])?;
+        .execute(params![
+            consumer,
+            event_id.to_string(),
+            chrono::Utc::now().timestamp_millis()
+        ])?;
     Ok(inserted == 1)
 }
 

@@ -31,7 +31,10 @@ pub mod port;
 pub mod sqlite;
 pub mod topology;
 
-pub use consumer::{Consumer, ConsumerConfig, EventHandler, Events, Handled, HandlerError, MessageHandler, StepOutcome};
+pub use consumer::{
+    Consumer, ConsumerConfig, EventHandler, Events, Handled, HandlerError, MessageHandler,
+    StepOutcome,
+};
 pub use embedded::EmbeddedBroker;
 pub use faults::{Faults, Faulty};
 pub use outbox::{OutboxRelay, OutboxStore, RelayConfig};

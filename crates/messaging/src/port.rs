@@ -22,10 +22,19 @@ pub trait QueuePort: Send + Sync + 'static {
     /// A short name of the backend, for logs and test output (`embedded`, `sqs`).
     fn backend(&self) -> &'static str;
 
-    async fn create_queue(&self, name: &str, attributes: &QueueAttributes) -> Result<(), QueueError>;
+    async fn create_queue(
+        &self,
+        name: &str,
+        attributes: &QueueAttributes,
+    ) -> Result<(), QueueError>;
     async fn queue_attributes(&self, queue: &str) -> Result<QueueAttributes, QueueError>;
     async fn create_topic(&self, name: &str, fifo: bool) -> Result<(), QueueError>;
-    async fn subscribe(&self, topic: &str, queue: &str, event_types: Option<&[&str]>) -> Result<(), QueueError>;
+    async fn subscribe(
+        &self,
+        topic: &str,
+        queue: &str,
+        event_types: Option<&[&str]>,
+    ) -> Result<(), QueueError>;
 
     async fn send(&self, queue: &str, request: &SendRequest) -> Result<SendOutcome, QueueError>;
     async fn send_batch(
@@ -33,14 +42,23 @@ pub trait QueuePort: Send + Sync + 'static {
         queue: &str,
         entries: &[BatchEntry<SendRequest>],
     ) -> Result<Vec<BatchResult<SendOutcome>>, QueueError>;
-    async fn receive(&self, queue: &str, request: &ReceiveRequest) -> Result<Vec<Message>, QueueError>;
+    async fn receive(
+        &self,
+        queue: &str,
+        request: &ReceiveRequest,
+    ) -> Result<Vec<Message>, QueueError>;
     async fn delete(&self, queue: &str, receipt_handle: &str) -> Result<(), QueueError>;
     async fn delete_batch(
         &self,
         queue: &str,
         receipts: &[BatchEntry<String>],
     ) -> Result<Vec<BatchResult<()>>, QueueError>;
-    async fn change_visibility(&self, queue: &str, receipt_handle: &str, seconds: u32) -> Result<(), QueueError>;
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt_handle: &str,
+        seconds: u32,
+    ) -> Result<(), QueueError>;
     async fn change_visibility_batch(
         &self,
         queue: &str,

@@ -34,12 +34,17 @@ impl SqliteDb {
     fn from_connection(conn: Connection) -> rusqlite::Result<Self> {
         crate::outbox::sqlite::migrate(&conn)?;
         crate::inbox::migrate(&conn)?;
-        Ok(SqliteDb { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteDb {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` with the connection.
     pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
-        let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut conn)
     }
 }

@@ -81,8 +81,10 @@ impl Topology {
                 ..QueueAttributes::default()
             };
             port.create_queue(&q.name, &attributes).await?;
-            let filter: Option<Vec<&str>> =
-                q.event_types.as_ref().map(|t| t.iter().map(String::as_str).collect());
+            let filter: Option<Vec<&str>> = q
+                .event_types
+                .as_ref()
+                .map(|t| t.iter().map(String::as_str).collect());
             port.subscribe(&q.topic, &q.name, filter.as_deref()).await?;
         }
         Ok(())

@@ -1,5 +1,7 @@
 //! The queue conformance suite on the embedded broker.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly
+
 use std::sync::Arc;
 
 use evilent_broker::{Broker, SystemClock};

@@ -62,7 +62,12 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Marks entries published.
     async fn mark_published(&self, ids: &[i64]) -> Result<(), OutboxError>;
     /// Records a failed attempt; the entry is due again after `retry_in`.
-    async fn mark_failed(&self, ids: &[i64], error: &str, retry_in: Duration) -> Result<(), OutboxError>;
+    async fn mark_failed(
+        &self,
+        ids: &[i64],
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<(), OutboxError>;
     /// Deletes entries published more than `retention` ago; returns how many.
     async fn prune(&self, retention: Duration) -> Result<u64, OutboxError>;
     /// Unpublished entries.
@@ -118,7 +123,11 @@ pub struct OutboxRelay {
 
 impl OutboxRelay {
     /// A relay from `store` to `publisher`.
-    pub fn new(store: Arc<dyn OutboxStore>, publisher: Arc<dyn Publisher>, config: RelayConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn OutboxStore>,
+        publisher: Arc<dyn Publisher>,
+        config: RelayConfig,
+    ) -> Self {
         OutboxRelay {
             store,
             publisher,
@@ -140,7 +149,10 @@ impl OutboxRelay {
 
     /// Publishes one batch of due entries.
     pub async fn step(&self) -> Result<RelayStep, OutboxError> {
-        let entries = self.store.pending(evilent_broker::limits::MAX_BATCH).await?;
+        let entries = self
+            .store
+            .pending(evilent_broker::limits::MAX_BATCH)
+            .await?;
         let mut step = RelayStep::default();
         let mut topics: Vec<&str> = entries.iter().map(|e| e.topic.as_str()).collect();
         topics.sort_unstable();
@@ -149,7 +161,10 @@ impl OutboxRelay {
             let batch: Vec<&OutboxEntry> = entries.iter().filter(|e| e.topic == topic).collect();
             let requests: Vec<BatchEntry<SendRequest>> = batch
                 .iter()
-                .map(|e| BatchEntry { id: e.id.to_string(), entry: to_request(e) })
+                .map(|e| BatchEntry {
+                    id: e.id.to_string(),
+                    entry: to_request(e),
+                })
                 .collect();
             let (ok, failed, error) = match self.publisher.publish_batch(topic, &requests).await {
                 Ok(results) => {
@@ -157,7 +172,9 @@ impl OutboxRelay {
                     let mut failed = Vec::new();
                     let mut error = String::new();
                     for r in results {
-                        let Ok(id) = r.id.parse::<i64>() else { continue };
+                        let Ok(id) = r.id.parse::<i64>() else {
+                            continue;
+                        };
                         match r.result {
                             Ok(_) => ok.push(id),
                             Err(e) => {
@@ -168,7 +185,11 @@ impl OutboxRelay {
                     }
                     (ok, failed, error)
                 }
-                Err(e) => (Vec::new(), batch.iter().map(|e| e.id).collect(), e.to_string()),
+                Err(e) => (
+                    Vec::new(),
+                    batch.iter().map(|e| e.id).collect(),
+                    e.to_string(),
+                ),
             };
             if !ok.is_empty() {
                 self.store.mark_published(&ok).await?;
@@ -176,13 +197,19 @@ impl OutboxRelay {
             if !failed.is_empty() {
                 let attempts = batch.iter().map(|e| e.attempts).max().unwrap_or(0);
                 tracing::warn!(topic, failed = failed.len(), %error, "outbox publish failed; will retry");
-                self.store.mark_failed(&failed, &error, self.retry_delay(attempts)).await?;
+                self.store
+                    .mark_failed(&failed, &error, self.retry_delay(attempts))
+                    .await?;
             }
             step.published += ok.len();
             step.failed += failed.len();
         }
-        self.stats.published.fetch_add(step.published as u64, Ordering::Relaxed);
-        self.stats.failed.fetch_add(step.failed as u64, Ordering::Relaxed);
+        self.stats
+            .published
+            .fetch_add(step.published as u64, Ordering::Relaxed);
+        self.stats
+            .failed
+            .fetch_add(step.failed as u64, Ordering::Relaxed);
         Ok(step)
     }
 
@@ -200,7 +227,10 @@ impl OutboxRelay {
 
     fn retry_delay(&self, attempts: u32) -> Duration {
         let factor = 1u32.checked_shl(attempts.min(16)).unwrap_or(u32::MAX);
-        self.config.retry_base.saturating_mul(factor).min(self.config.retry_max)
+        self.config
+            .retry_base
+            .saturating_mul(factor)
+            .min(self.config.retry_max)
     }
 
     /// Runs until `shutdown` resolves: publishes when poked, sweeps on a
@@ -231,7 +261,11 @@ impl OutboxRelay {
 /// The broker message of an outbox entry. On a FIFO topic the group is the
 /// aggregate and the deduplication id the event id.
 fn to_request(e: &OutboxEntry) -> SendRequest {
-    let mut request = SendRequest { body: e.body.clone(), attributes: e.attributes.clone(), ..SendRequest::default() };
+    let mut request = SendRequest {
+        body: e.body.clone(),
+        attributes: e.attributes.clone(),
+        ..SendRequest::default()
+    };
     if e.topic.ends_with(".fifo") {
         request.group_id = Some(e.aggregate_id.clone());
         request.deduplication_id = Some(e.event_id.clone());

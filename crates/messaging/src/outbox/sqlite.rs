@@ -38,7 +38,10 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 /// `traceparent` when there is one.
 pub fn event_attributes(envelope: &Envelope, traceparent: Option<&str>) -> Attributes {
     let mut attributes = Attributes::new();
-    attributes.insert("eventType".into(), MessageAttribute::string(envelope.event.event_type()));
+    attributes.insert(
+        "eventType".into(),
+        MessageAttribute::string(envelope.event.event_type()),
+    );
     if let Some(source) = &envelope.meta.source {
         attributes.insert("source".into(), MessageAttribute::string(source.clone()));
     }
@@ -50,7 +53,12 @@ pub fn event_attributes(envelope: &Envelope, traceparent: Option<&str>) -> Attri
 
 /// Appends `envelope` to the outbox of `topic`. Call it inside the transaction
 /// that makes the change the event reports.
-pub fn append(conn: &Connection, topic: &str, envelope: &Envelope, traceparent: Option<&str>) -> rusqlite::Result<()> {
+pub fn append(
+    conn: &Connection,
+    topic: &str,
+    envelope: &Envelope,
+    traceparent: Option<&str>,
+) -> rusqlite::Result<()> {
     let attributes = serde_json::to_string(&event_attributes(envelope, traceparent))
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     conn.prepare_cached(
@@ -126,7 +134,8 @@ impl OutboxStore for SqliteOutbox {
             .with(|conn| {
                 let tx = conn.transaction()?;
                 {
-                    let mut stmt = tx.prepare_cached("UPDATE outbox SET published_at = ?2 WHERE id = ?1")?;
+                    let mut stmt =
+                        tx.prepare_cached("UPDATE outbox SET published_at = ?2 WHERE id = ?1")?;
                     let now = now_ms();
                     for id in ids {
                         stmt.execute(params![id, now])?;
@@ -137,7 +146,12 @@ impl OutboxStore for SqliteOutbox {
             .map_err(err)
     }
 
-    async fn mark_failed(&self, ids: &[i64], error: &str, retry_in: Duration) -> Result<(), OutboxError> {
+    async fn mark_failed(
+        &self,
+        ids: &[i64],
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<(), OutboxError> {
         let next = now_ms() + i64::try_from(retry_in.as_millis()).unwrap_or(i64::MAX / 2);
         self.db
             .with(|conn| {
@@ -171,7 +185,11 @@ impl OutboxStore for SqliteOutbox {
     async fn unpublished(&self) -> Result<u64, OutboxError> {
         self.db
             .with(|conn| {
-                conn.query_row("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL", [], |r| r.get::<_, i64>(0))
+                conn.query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
             })
             .map(i64::unsigned_abs)
             .map_err(err)
