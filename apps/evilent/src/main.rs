@@ -24,6 +24,10 @@ struct Cli {
 enum Command {
     /// Run everything in one process on the embedded broker and SQLite files.
     Up(cmd::up::Args),
+    /// Print a bearer token signed by the dev key of a data directory.
+    Token(cmd::token::Args),
+    /// Play the seed's end-to-end scenario against a running `up` (or a temporary one).
+    Demo(cmd::demo::Args),
     /// Event contracts: export their JSON Schemas.
     Events {
         #[command(subcommand)]
@@ -62,13 +66,15 @@ enum BenchCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    cmd::init_tracing();
+    cmd::init_tracing(matches!(cli.command, Command::Up(_)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => cmd::up::run(args).await,
+            Command::Token(args) => cmd::token::run(args),
+            Command::Demo(args) => cmd::demo::run(args).await,
             Command::Events {
                 command: EventsCommand::Schema { out },
             } => cmd::events::schema(out.as_deref()),

@@ -199,21 +199,34 @@ impl Consumer {
         Ok(*v)
     }
 
-    /// Receives one batch (long polling up to `wait`) and processes it.
-    pub async fn step_with_wait(&self, wait: Duration) -> Result<StepOutcome, QueueError> {
-        let visibility = self.visibility_timeout().await?;
+    /// Receives one batch, long polling up to `wait`. Cancelling this
+    /// future loses nothing: what was received stays invisible until its
+    /// visibility timeout and is then delivered again.
+    pub async fn receive(&self, wait: Duration) -> Result<Vec<Message>, QueueError> {
         let request = ReceiveRequest {
             max_messages: self.config.batch_size.clamp(1, limits::MAX_BATCH as u32),
             visibility_timeout: self.config.visibility_timeout,
             wait: Some(wait),
         };
         let messages = self.port.receive(&self.queue, &request).await?;
+        ConsumerStats::add(&self.stats.received, messages.len());
+        Ok(messages)
+    }
+
+    /// Runs the handlers on a received batch and acknowledges it.
+    pub async fn handle(&self, messages: &[Message]) -> Result<StepOutcome, QueueError> {
         if messages.is_empty() {
             return Ok(StepOutcome::default());
         }
-        ConsumerStats::add(&self.stats.received, messages.len());
-        let verdicts = self.process(&messages, visibility).await;
-        self.settle(&messages, &verdicts).await
+        let visibility = self.visibility_timeout().await?;
+        let verdicts = self.process(messages, visibility).await;
+        self.settle(messages, &verdicts).await
+    }
+
+    /// Receives one batch (long polling up to `wait`) and processes it.
+    pub async fn step_with_wait(&self, wait: Duration) -> Result<StepOutcome, QueueError> {
+        let messages = self.receive(wait).await?;
+        self.handle(&messages).await
     }
 
     /// One step without waiting.
@@ -236,24 +249,30 @@ impl Consumer {
         }
     }
 
-    /// Consumes until `shutdown` resolves. The batch in hand is finished
-    /// (handlers completed, acknowledgements sent) before returning.
+    /// Consumes until `shutdown` resolves. Only the long poll is
+    /// interrupted; a batch in hand is finished (handlers completed,
+    /// acknowledgements sent) before returning.
     pub async fn run(&self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let mut failures = 0u32;
         loop {
-            tokio::select! {
+            let received = tokio::select! {
                 biased;
                 () = &mut shutdown => return,
-                result = self.step_with_wait(self.config.wait) => match result {
-                    Ok(_) => failures = 0,
-                    Err(e) => {
-                        failures = failures.saturating_add(1);
-                        let pause = Duration::from_millis(100u64 << failures.min(6));
-                        tracing::error!(consumer = %self.name, queue = %self.queue, error = %e, "receive failed");
-                        tokio::time::sleep(pause).await;
-                    }
-                },
+                received = self.receive(self.config.wait) => received,
+            };
+            let result = match received {
+                Ok(messages) => self.handle(&messages).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => failures = 0,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let pause = Duration::from_millis(100u64 << failures.min(6));
+                    tracing::error!(consumer = %self.name, queue = %self.queue, error = %e, "consuming failed");
+                    tokio::time::sleep(pause).await;
+                }
             }
         }
     }

@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod demo;
 pub mod dlq;
 pub mod events;
+pub mod token;
 pub mod up;
 
 use std::path::Path;
@@ -12,13 +14,13 @@ use evilent_broker::Broker;
 use evilent_messaging::EmbeddedBroker;
 
 /// Logs to stderr; `EVILENT_LOG` (or `RUST_LOG`) filters, `EVILENT_LOG_FORMAT=json` for JSON lines.
-pub fn init_tracing() {
+pub fn init_tracing(server: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("EVILENT_LOG")
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        .unwrap_or_else(|| EnvFilter::new(if server { "info" } else { "warn" }));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

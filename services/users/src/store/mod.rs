@@ -1,0 +1,64 @@
+//! Where users live: the [`UserStore`] port and its adapters.
+//!
+//! Every write takes the events it causes; an adapter commits the change and
+//! appends the events to its outbox in **one transaction**. SQLite's adapter
+//! is [`sqlite`]; PostgreSQL's comes behind the same trait.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use evilent_contracts::Envelope;
+use evilent_messaging::Handled;
+
+use crate::domain::User;
+
+/// What a store can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A user with this id or email exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// Somebody changed the user since it was read; read again and retry.
+    #[error("the user changed concurrently")]
+    Concurrent,
+    #[error("user store: {0}")]
+    Backend(String),
+}
+
+/// A product event, as the user-service's statistics see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProductChange {
+    Created { product_id: String, user_id: String },
+    Deleted { product_id: String, user_id: String },
+}
+
+/// A user's statistics, kept from product events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserStats {
+    pub product_count: i64,
+    pub products_created: i64,
+    pub products_deleted: i64,
+    pub last_event_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The user-service's storage.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Inserts a new user and its events.
+    async fn create(&self, user: &User, events: &[Envelope]) -> Result<(), StoreError>;
+    /// A user by id, deleted or not.
+    async fn get(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// Saves `user` (whose `version` is one more than the stored one) and its events.
+    async fn update(&self, user: &User, events: &[Envelope]) -> Result<(), StoreError>;
+    /// A user's statistics (zero when no product event has arrived yet).
+    async fn stats(&self, user_id: &str) -> Result<UserStats, StoreError>;
+    /// Applies one product event to the statistics, once per `(consumer, eventId)`.
+    async fn apply_product_change(
+        &self,
+        consumer: &str,
+        event: &Envelope,
+        change: &ProductChange,
+    ) -> Result<Handled, StoreError>;
+    /// Whether the store answers (for `/ready`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
