@@ -46,6 +46,10 @@ pub struct SystemConfig {
     pub faults: Option<Faults>,
     /// Long-poll wait of the consumers.
     pub consumer_wait: Duration,
+    /// Run the outbox relays (tests turn them off to hold events in the outboxes).
+    pub run_relays: bool,
+    /// Run the consumers (tests turn them off to hold events in the queues).
+    pub run_consumers: bool,
 }
 
 impl SystemConfig {
@@ -60,6 +64,8 @@ impl SystemConfig {
             issuer_url: None,
             faults: None,
             consumer_wait: Duration::from_secs(20),
+            run_relays: true,
+            run_consumers: true,
         }
     }
 
@@ -88,7 +94,10 @@ pub struct System {
     pub broker: EmbeddedBroker,
     pub users_consumer: Arc<Consumer>,
     pub products_consumer: Arc<Consumer>,
+    /// The fault injector, when the system runs with faults.
+    pub faults: Option<Arc<Faulty<EmbeddedBroker>>>,
     shutdown: watch::Sender<bool>,
+    products_stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
 
@@ -141,11 +150,12 @@ impl System {
             .apply(&broker)
             .await
             .context("creating topics and queues")?;
-        let (port, publisher): (Arc<dyn QueuePort>, Arc<dyn Publisher>) = match &config.faults {
-            Some(f) => {
-                let faulty = Arc::new(Faulty::new(broker.clone(), f.clone()));
-                (faulty.clone(), faulty)
-            }
+        let faults = config
+            .faults
+            .as_ref()
+            .map(|f| Arc::new(Faulty::new(broker.clone(), f.clone())));
+        let (port, publisher): (Arc<dyn QueuePort>, Arc<dyn Publisher>) = match &faults {
+            Some(faulty) => (faulty.clone(), faulty.clone()),
             None => (Arc::new(broker.clone()), Arc::new(broker.clone())),
         };
 
@@ -214,25 +224,44 @@ impl System {
             consumer_config,
         ));
 
+        let (products_stop, products_rx) = watch::channel(false);
         let servers = [
-            (issuer_listener, issuer.clone().router(), "issuer"),
-            (users_listener, users_router, "user-service"),
-            (products_listener, products_router, "product-service"),
+            (issuer_listener, issuer.clone().router(), "issuer", None),
+            (users_listener, users_router, "user-service", None),
+            (
+                products_listener,
+                products_router,
+                "product-service",
+                Some(products_rx),
+            ),
         ];
-        for (listener, router, name) in servers {
+        for (listener, router, name, own) in servers {
             let rx = rx.clone();
+            let stop = async move {
+                match own {
+                    Some(own) => tokio::select! {
+                        () = stopped(rx) => {}
+                        () = stopped(own) => {}
+                    },
+                    None => stopped(rx).await,
+                }
+            };
             tasks.spawn(async move {
-                if let Err(e) = serve(listener, router, stopped(rx)).await {
+                if let Err(e) = serve(listener, router, stop).await {
                     tracing::error!(server = name, error = %e, "server failed");
                 }
             });
         }
-        for relay in [users_relay, products_relay] {
-            tasks.spawn(relay.run(stopped(rx.clone())));
+        if config.run_relays {
+            for relay in [users_relay, products_relay] {
+                tasks.spawn(relay.run(stopped(rx.clone())));
+            }
         }
-        for consumer in [users_consumer.clone(), products_consumer.clone()] {
-            let rx = rx.clone();
-            tasks.spawn(async move { consumer.run(stopped(rx)).await });
+        if config.run_consumers {
+            for consumer in [users_consumer.clone(), products_consumer.clone()] {
+                let rx = rx.clone();
+                tasks.spawn(async move { consumer.run(stopped(rx)).await });
+            }
         }
 
         Ok(System {
@@ -243,7 +272,9 @@ impl System {
             broker,
             users_consumer,
             products_consumer,
+            faults,
             shutdown,
+            products_stop,
             tasks,
         })
     }
@@ -256,6 +287,12 @@ impl System {
             admin,
             ttl: Duration::from_secs(3600),
         })
+    }
+
+    /// Stops product-service's HTTP server only (its worker and relay go on):
+    /// how tests see user-service cope with a dependency that is down.
+    pub fn stop_product_server(&self) {
+        let _ = self.products_stop.send(true);
     }
 
     /// Stops everything and waits for it.

@@ -285,8 +285,19 @@ impl ProductStore for SqliteProductStore {
                 }
                 let stored = read_seller(&tx, &d.user_id)?;
                 if stale(event, stored.as_ref()) {
+                    // A deletion that overtook the creation left a tombstone
+                    // without details: an older event may still fill them in,
+                    // never change what is newer.
+                    let filled = tx.execute(
+                        "UPDATE sellers SET email = ?2, first_name = ?3, last_name = ?4 WHERE user_id = ?1 AND email = ''",
+                        params![d.user_id, d.email, d.first_name, d.last_name],
+                    )?;
                     tx.commit()?;
-                    return Ok(Handled::Ignored("an equal or newer version of the user was applied".into()));
+                    return Ok(if filled == 1 {
+                        Handled::Applied
+                    } else {
+                        Handled::Ignored("an equal or newer version of the user was applied".into())
+                    });
                 }
                 let version = event
                     .meta
