@@ -1,9 +1,12 @@
 //! Where users live: the [`UserStore`] port and its adapters.
 //!
 //! Every write takes the events it causes; an adapter commits the change and
-//! appends the events to its outbox in **one transaction**. SQLite's adapter
-//! is [`sqlite`]; PostgreSQL's comes behind the same trait.
+//! appends the events to its outbox in **one transaction**. Adapters:
+//! [`sqlite`] and [`postgres`]; [`conformance`] is the suite both pass.
 
+pub mod conformance;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
