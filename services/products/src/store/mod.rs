@@ -1,9 +1,12 @@
 //! Where products and seller profiles live: the [`ProductStore`] port.
 //!
 //! As in the user-service, each write takes its events and commits them to
-//! the outbox in the same transaction. SQLite's adapter is [`sqlite`];
-//! MongoDB's comes behind the same trait.
+//! the outbox in the same transaction. Adapters: [`sqlite`] and [`mongo`]
+//! (multi-document transactions); [`conformance`] is the suite both pass.
 
+pub mod conformance;
+#[cfg(feature = "mongodb")]
+pub mod mongo;
 pub mod sqlite;
 
 use async_trait::async_trait;
