@@ -5,5 +5,6 @@
 //! against a running system. The binary (`main.rs`) turns command-line
 //! arguments into calls of these.
 
+pub mod config;
 pub mod demo;
 pub mod system;

@@ -33,13 +33,24 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
-    /// Dead-letter queues: list, show, redrive, purge.
+    /// Run one service's HTTP API (and its outbox relay) as its own process.
+    Serve(cmd::process::ServeArgs),
+    /// Run one service's consumer as its own process.
+    Worker(cmd::process::WorkerArgs),
+    /// Create (apply) or print (show) the topics, queues, DLQs and subscriptions.
+    Infra {
+        #[command(subcommand)]
+        action: cmd::infra::Action,
+    },
+    /// Apply database migrations (PostgreSQL) and indexes (MongoDB).
+    Migrate,
+    /// Dead-letter queues: list, show, redrive, purge (on the configured broker).
     Dlq(cmd::dlq::Args),
-    /// Show queues with their message counts.
+    /// Show queues with their message counts (on the configured broker).
     Queues {
-        /// Where `evilent up` keeps its files.
-        #[arg(long, env = "EVILENT_DATA_DIR", default_value = "./data")]
-        data_dir: PathBuf,
+        /// Where `evilent up` keeps its files (embedded broker).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Benchmarks (build with --release).
     Bench {
@@ -78,8 +89,12 @@ fn main() -> anyhow::Result<()> {
             Command::Events {
                 command: EventsCommand::Schema { out },
             } => cmd::events::schema(out.as_deref()),
+            Command::Serve(args) => cmd::process::serve_service(args).await,
+            Command::Worker(args) => cmd::process::run_worker(args).await,
+            Command::Infra { action } => cmd::infra::run(action).await,
+            Command::Migrate => cmd::migrate::run().await,
             Command::Dlq(args) => cmd::dlq::run(args).await,
-            Command::Queues { data_dir } => cmd::dlq::queues(&data_dir).await,
+            Command::Queues { data_dir } => cmd::dlq::queues(data_dir).await,
             Command::Bench {
                 command: BenchCommand::Broker(args),
             } => cmd::bench::broker(args).await,

@@ -10,7 +10,9 @@ use std::time::Duration;
 use evilent_broker::{Broker, QueueAttributes, ReceiveRequest, SystemClock};
 use evilent_contracts::{Envelope, ProductStockUpdated, Topic};
 use evilent_messaging::conformance::required;
-use evilent_messaging::{EmbeddedBroker, Faults, Faulty, OutboxRelay, OutboxStore, QueuePort, RelayConfig};
+use evilent_messaging::{
+    EmbeddedBroker, Faults, Faulty, OutboxRelay, OutboxStore, QueuePort, RelayConfig,
+};
 use evilent_mongo::outbox::{MongoOutbox, append, create_indexes};
 use evilent_mongo::{testing, transaction};
 
@@ -21,7 +23,10 @@ async fn database(prefix: &str) -> Option<(mongodb::Client, mongodb::Database)> 
             Some(found)
         }
         Err(reason) => {
-            assert!(!required(), "CI=true requires a MongoDB-wire server, but: {reason}");
+            assert!(
+                !required(),
+                "CI=true requires a MongoDB-wire server, but: {reason}"
+            );
             eprintln!("SKIPPED: {reason}");
             None
         }
@@ -35,27 +40,52 @@ fn event(aggregate: usize, version: u64) -> Envelope {
         stock: u32::try_from(version).unwrap(),
         delta: 1,
     });
-    Envelope { meta: e.meta.clone().aggregate_version(version), ..e }
+    Envelope {
+        meta: e.meta.clone().aggregate_version(version),
+        ..e
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_relays_publish_every_event_once_and_in_aggregate_order() {
-    let Some((client, db)) = database("relays").await else { return };
+    let Some((client, db)) = database("relays").await else {
+        return;
+    };
     for v in 1..=5 {
         for agg in 0..20 {
-            transaction!(client, |s| { append(&db, s, Topic::ProductEvents.name(), &event(agg, v), None).await })
-                .unwrap();
+            transaction!(client, |s| {
+                append(&db, s, Topic::ProductEvents.name(), &event(agg, v), None).await
+            })
+            .unwrap();
         }
     }
     let broker = EmbeddedBroker::new(Broker::in_memory(Arc::new(SystemClock)).unwrap());
     broker.create_topic("product-events", false).await.unwrap();
-    broker.create_queue("q", &QueueAttributes::default()).await.unwrap();
+    broker
+        .create_queue("q", &QueueAttributes::default())
+        .await
+        .unwrap();
     broker.subscribe("product-events", "q", None).await.unwrap();
-    let faulty = Arc::new(Faulty::new(broker.clone(), Faults { fail_batch_entry: 0.2, seed: 5, ..Faults::default() }));
-    let config = RelayConfig { retry_base: Duration::from_millis(1), retry_max: Duration::from_millis(5), ..RelayConfig::default() };
+    let faulty = Arc::new(Faulty::new(
+        broker.clone(),
+        Faults {
+            fail_batch_entry: 0.2,
+            seed: 5,
+            ..Faults::default()
+        },
+    ));
+    let config = RelayConfig {
+        retry_base: Duration::from_millis(1),
+        retry_max: Duration::from_millis(5),
+        ..RelayConfig::default()
+    };
     let mut running = Vec::new();
     for _ in 0..2 {
-        let relay = Arc::new(OutboxRelay::new(Arc::new(MongoOutbox::new(db.clone())), faulty.clone(), config.clone()));
+        let relay = Arc::new(OutboxRelay::new(
+            Arc::new(MongoOutbox::new(db.clone())),
+            faulty.clone(),
+            config.clone(),
+        ));
         running.push(tokio::spawn(async move {
             let mut published = 0;
             for _ in 0..400 {
@@ -74,14 +104,20 @@ async fn two_relays_publish_every_event_once_and_in_aggregate_order() {
     let mut ids = HashSet::new();
     let mut versions: HashMap<String, Vec<u64>> = HashMap::new();
     loop {
-        let got = broker.receive("q", &ReceiveRequest::up_to(10).visibility(600)).await.unwrap();
+        let got = broker
+            .receive("q", &ReceiveRequest::up_to(10).visibility(600))
+            .await
+            .unwrap();
         if got.is_empty() {
             break;
         }
         for m in got {
             let env = evilent_contracts::decode(&m.body).unwrap();
             assert!(ids.insert(env.meta.event_id), "published twice");
-            versions.entry(env.event.aggregate_id().to_owned()).or_default().push(env.meta.aggregate_version.unwrap());
+            versions
+                .entry(env.event.aggregate_id().to_owned())
+                .or_default()
+                .push(env.meta.aggregate_version.unwrap());
         }
     }
     assert_eq!(ids.len(), 100);
@@ -92,11 +128,18 @@ async fn two_relays_publish_every_event_once_and_in_aggregate_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbox_claims_once_and_a_rolled_back_claim_is_none() {
-    let Some((client, db)) = database("inbox").await else { return };
+    let Some((client, db)) = database("inbox").await else {
+        return;
+    };
     let id = uuid::Uuid::now_v7();
     let claim = |consumer: &'static str| {
         let (client, db) = (client.clone(), db.clone());
-        async move { transaction!(client, |s| { evilent_mongo::inbox::claim(&db, s, consumer, &id).await }).unwrap() }
+        async move {
+            transaction!(client, |s| {
+                evilent_mongo::inbox::claim(&db, s, consumer, &id).await
+            })
+            .unwrap()
+        }
     };
     assert!(claim("a").await);
     assert!(!claim("a").await);
@@ -107,6 +150,9 @@ async fn inbox_claims_once_and_a_rolled_back_claim_is_none() {
         Err(mongodb::error::Error::custom("the handler failed"))
     });
     assert!(failed.is_err());
-    let again = transaction!(client, |s| { evilent_mongo::inbox::claim(&db, s, "a", &other).await }).unwrap();
+    let again = transaction!(client, |s| {
+        evilent_mongo::inbox::claim(&db, s, "a", &other).await
+    })
+    .unwrap();
     assert!(again, "the aborted transaction took its claim with it");
 }

@@ -38,3 +38,27 @@ pub async fn fresh_schema(prefix: &str) -> Result<PgPool, String> {
         .await
         .map_err(|e| e.to_string())
 }
+
+/// A URL of a new, empty database on the test server (for tests that hand
+/// a URL to another process); `Err` with the reason when unreachable.
+pub async fn fresh_database_url(prefix: &str) -> Result<String, String> {
+    let url = url();
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(3))
+        .connect(&url)
+        .await
+        .map_err(|e| format!("no PostgreSQL at {url}: {e}"))?;
+    let name = format!(
+        "{prefix}_{}",
+        &uuid::Uuid::now_v7().simple().to_string()[16..]
+    );
+    // The name is ours (prefix + hex), not input.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .map_err(|e| format!("cannot create a test database (the role needs CREATEDB): {e}"))?;
+    admin.close().await;
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+    Ok(format!("{base}/{name}"))
+}

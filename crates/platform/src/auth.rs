@@ -297,8 +297,21 @@ impl DevIssuer {
                 if let Some(dir) = key_path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                std::fs::write(key_path, der.as_ref())?;
-                key
+                // Write aside, then link into place: the link fails if another
+                // process got there first, and then its key is the key.
+                let aside = key_path.with_extension(format!("tmp-{}", std::process::id()));
+                std::fs::write(&aside, der.as_ref())?;
+                let linked = std::fs::hard_link(&aside, key_path);
+                let _ = std::fs::remove_file(&aside);
+                match linked {
+                    Ok(()) => key,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let der = std::fs::read(key_path)?;
+                        KeyPair::from_pkcs8(&der)
+                            .map_err(|e| std::io::Error::other(format!("dev key: {e}")))?
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             Err(e) => return Err(e),
         };

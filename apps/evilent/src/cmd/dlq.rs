@@ -1,9 +1,7 @@
 //! `evilent dlq list|show|redrive|purge --queue Q` and `evilent queues`.
 
-use std::path::{Path, PathBuf};
-
 use clap::{Subcommand, ValueEnum};
-use evilent_messaging::{QueuePort, dlq};
+use evilent_messaging::dlq;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,14 +10,9 @@ pub struct Args {
     /// The source queue (the one whose dead-letter queue to work on), e.g. user-events-queue.
     #[arg(long, global = true)]
     queue: Option<String>,
-    /// Where `evilent up` keeps its files.
-    #[arg(
-        long,
-        global = true,
-        env = "EVILENT_DATA_DIR",
-        default_value = "./data"
-    )]
-    data_dir: PathBuf,
+    /// Where `evilent up` keeps its files (embedded broker; default `EVILENT_DATA_DIR` or ./data).
+    #[arg(long, global = true)]
+    data_dir: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -66,13 +59,14 @@ fn message_json(m: &evilent_broker::Message) -> serde_json::Value {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let port = super::open_broker(&args.data_dir)?;
+    let ports = evilent::config::ports(&super::config_with(args.data_dir)?).await?;
+    let port = &*ports.queues;
     let queue = args
         .queue
         .ok_or_else(|| anyhow::anyhow!("--queue is required (e.g. --queue user-events-queue)"))?;
     match args.action {
         Action::List { max } => {
-            let messages = dlq::list(&port, &queue, max).await?;
+            let messages = dlq::list(port, &queue, max).await?;
             match args.format {
                 Format::Json => {
                     println!(
@@ -95,32 +89,37 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 }
             }
         }
-        Action::Show { message_id } => match dlq::show(&port, &queue, &message_id).await? {
+        Action::Show { message_id } => match dlq::show(port, &queue, &message_id).await? {
             Some(m) => println!("{}", serde_json::to_string_pretty(&message_json(&m))?),
             None => {
                 anyhow::bail!("no dead letter {message_id} in the dead-letter queue of {queue}")
             }
         },
         Action::Redrive { max } => {
-            let moved = dlq::redrive(&port, &queue, max).await?;
+            let moved = dlq::redrive(port, &queue, max).await?;
             println!("redrove {moved} message(s) to {queue}");
         }
         Action::Purge => {
-            dlq::purge(&port, &queue).await?;
+            dlq::purge(port, &queue).await?;
             println!("purged the dead-letter queue of {queue}");
         }
     }
     Ok(())
 }
 
-pub async fn queues(data_dir: &Path) -> anyhow::Result<()> {
-    let port = super::open_broker(data_dir)?;
+pub async fn queues(data_dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let ports = evilent::config::ports(&super::config_with(data_dir)?).await?;
+    let names = match (&ports.sqs, &ports.embedded) {
+        (Some(sqs), _) => sqs.list_queues().await?,
+        (None, Some(e)) => e.broker().list_queues()?,
+        (None, None) => Vec::new(),
+    };
     println!(
         "{:<32} {:>8} {:>10} {:>8}",
         "queue", "visible", "in flight", "delayed"
     );
-    for name in port.broker().list_queues()? {
-        let c = port.counts(&name).await?;
+    for name in names {
+        let c = ports.queues.counts(&name).await?;
         println!(
             "{name:<32} {:>8} {:>10} {:>8}",
             c.visible, c.in_flight, c.delayed

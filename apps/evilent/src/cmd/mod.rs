@@ -4,14 +4,11 @@ pub mod bench;
 pub mod demo;
 pub mod dlq;
 pub mod events;
+pub mod infra;
+pub mod migrate;
+pub mod process;
 pub mod token;
 pub mod up;
-
-use std::path::Path;
-
-use anyhow::Context;
-use evilent_broker::Broker;
-use evilent_messaging::EmbeddedBroker;
 
 /// Logs to stderr; `EVILENT_LOG` (or `RUST_LOG`) filters, `EVILENT_LOG_FORMAT=json` for JSON lines.
 pub fn init_tracing(server: bool) {
@@ -31,12 +28,13 @@ pub fn init_tracing(server: bool) {
     }
 }
 
-/// The embedded broker of a data directory (created if missing).
-pub fn open_broker(data_dir: &Path) -> anyhow::Result<EmbeddedBroker> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let path = data_dir.join("broker.db");
-    let broker =
-        Broker::open(&path).with_context(|| format!("opening broker {}", path.display()))?;
-    Ok(EmbeddedBroker::new(broker))
+/// The configuration of the environment, with `--data-dir` (when given) over `EVILENT_DATA_DIR`.
+pub fn config_with(
+    data_dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<evilent::config::Config> {
+    let mut config = evilent::config::Config::from_env()?;
+    if let Some(dir) = data_dir {
+        config.data_dir = dir;
+    }
+    Ok(config)
 }

@@ -137,6 +137,20 @@ impl OutboxRelay {
         }
     }
 
+    /// A relay poked through an existing `waker` (built before the store
+    /// that pokes it, when the store needs it at construction).
+    pub fn with_waker(
+        store: Arc<dyn OutboxStore>,
+        publisher: Arc<dyn Publisher>,
+        config: RelayConfig,
+        waker: Arc<Notify>,
+    ) -> Self {
+        OutboxRelay {
+            waker,
+            ..Self::new(store, publisher, config)
+        }
+    }
+
     /// Poke this after committing outbox rows: the relay publishes at once.
     pub fn waker(&self) -> Arc<Notify> {
         self.waker.clone()
