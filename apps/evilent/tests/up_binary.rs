@@ -142,3 +142,43 @@ fn token_prints_a_jwt_for_the_subject_and_creates_the_dev_key() {
         "the dev key is created when missing"
     );
 }
+
+#[test]
+fn an_incomplete_configuration_is_refused_with_what_to_set() {
+    let cases = [
+        (
+            vec![("EVILENT_BROKER", "sqs")],
+            "EVILENT_BROKER=sqs needs AWS_REGION",
+        ),
+        (
+            vec![("EVILENT_BROKER", "kafka")],
+            "use \"embedded\" or \"sqs\"",
+        ),
+        (
+            vec![("EVILENT_USERS_DATABASE_URL", "mysql://x")],
+            "must be a postgres:// URL",
+        ),
+        (
+            vec![("EVILENT_PRODUCTS_MONGODB_DATABASE", "x")],
+            "EVILENT_PRODUCTS_MONGODB_URL is not",
+        ),
+        (
+            vec![("EVILENT_VISIBILITY_TIMEOUT", "soon")],
+            "EVILENT_VISIBILITY_TIMEOUT must be seconds",
+        ),
+    ];
+    for (vars, expected) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_evilent"))
+            .args(["worker", "users"])
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("EVILENT_SQS_ENDPOINT")
+            .env_remove("AWS_ENDPOINT_URL")
+            .envs(vars.clone())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{vars:?} was accepted");
+        assert!(stderr.contains(expected), "{vars:?}: {stderr}");
+    }
+}

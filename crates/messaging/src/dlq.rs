@@ -76,7 +76,10 @@ pub async fn show(
         .find(|m| m.message_id == message_id))
 }
 
-/// Moves up to `max` dead letters back to `queue`: each is sent first and
+/// Moves up to `max` dead letters back to `queue`. All of them: with the
+/// server's own move task where there is one (SQS's `StartMessageMoveTask`;
+/// the count returned is the number waiting when it started). Otherwise, or
+/// for a given `max`, message by message: each is sent first and
 /// deleted from the dead-letter queue only once the send succeeded, so a
 /// crash in between duplicates (which the inbox absorbs) and never loses.
 /// Returns how many moved.

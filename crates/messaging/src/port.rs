@@ -66,6 +66,13 @@ pub trait QueuePort: Send + Sync + 'static {
     ) -> Result<Vec<BatchResult<()>>, QueueError>;
     async fn counts(&self, queue: &str) -> Result<QueueCounts, QueueError>;
     async fn purge(&self, queue: &str) -> Result<(), QueueError>;
+
+    /// Moves every message of dead-letter queue `dlq` back to `queue` on the
+    /// server side, if the backend can (SQS's `StartMessageMoveTask`);
+    /// `Ok(None)` when it cannot, and the caller moves them itself.
+    async fn start_move(&self, _dlq: &str, _queue: &str) -> Result<Option<u64>, QueueError> {
+        Ok(None)
+    }
 }
 
 /// Publishing to topics.

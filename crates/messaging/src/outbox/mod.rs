@@ -18,6 +18,7 @@
 //! The store behind the relay is a trait, [`OutboxStore`]; SQLite's is in
 //! [`sqlite`], PostgreSQL's and MongoDB's come with those backends.
 
+pub mod conformance;
 pub mod sqlite;
 
 use std::future::Future;
