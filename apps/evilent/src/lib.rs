@@ -6,5 +6,6 @@
 //! arguments into calls of these.
 
 pub mod config;
+pub mod crash;
 pub mod demo;
 pub mod system;

@@ -52,6 +52,14 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// The crash suite: kill `evilent up` with SIGKILL N times under load, then check every invariant.
+    Crash {
+        #[arg(long, default_value_t = 20)]
+        kills: usize,
+        /// Keep the data here (default: a temporary directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Benchmarks (build with --release).
     Bench {
         #[command(subcommand)]
@@ -94,6 +102,12 @@ fn main() -> anyhow::Result<()> {
             Command::Infra { action } => cmd::infra::run(action).await,
             Command::Migrate => cmd::migrate::run().await,
             Command::Dlq(args) => cmd::dlq::run(args).await,
+            Command::Crash { kills, data_dir } => {
+                let report =
+                    evilent::crash::run(&std::env::current_exe()?, kills, data_dir).await?;
+                println!("{report}");
+                Ok(())
+            }
             Command::Queues { data_dir } => cmd::dlq::queues(data_dir).await,
             Command::Bench {
                 command: BenchCommand::Broker(args),

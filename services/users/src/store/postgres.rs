@@ -230,6 +230,7 @@ impl UserStore for PgUserStore {
                 ("active", None) => (1, 0, 1),
                 ("deleted", Some("active")) => (0, 1, -1),
                 ("deleted", None) => (0, 1, 0),
+                ("active", Some("deleted")) => (1, 0, 0),
                 _ => (0, 0, 0),
             };
             if state.is_none() || (new_state == "deleted" && state.as_deref() == Some("active")) {

@@ -228,7 +228,8 @@ impl UserStore for SqliteUserStore {
                     ("active", None) => (1, 0, 1),
                     ("deleted", Some("active")) => (0, 1, -1),
                     ("deleted", None) => (0, 1, 0), // deleted before its creation arrived: a tombstone
-                    _ => (0, 0, 0),                 // nothing new (creation after deletion, repeated delete)
+                    ("active", Some("deleted")) => (1, 0, 0), // the late creation of a tombstone
+                    _ => (0, 0, 0),                 // nothing new
                 };
                 if state.is_none() || (new_state == "deleted" && state.as_deref() == Some("active")) {
                     tx.execute(
