@@ -60,10 +60,12 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-    /// Benchmarks (build with --release).
+    /// Benchmarks (build with --release): the whole system by default, or `bench broker`.
     Bench {
         #[command(subcommand)]
-        command: BenchCommand,
+        command: Option<BenchCommand>,
+        #[command(flatten)]
+        args: cmd::sysbench::Args,
     },
 }
 
@@ -109,9 +111,8 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Queues { data_dir } => cmd::dlq::queues(data_dir).await,
-            Command::Bench {
-                command: BenchCommand::Broker(args),
-            } => cmd::bench::broker(args).await,
+            Command::Bench { command: Some(BenchCommand::Broker(args)), .. } => cmd::bench::broker(args).await,
+            Command::Bench { command: None, args } => cmd::sysbench::run(args).await,
         }
     })
 }

@@ -54,7 +54,7 @@ impl Metadata {
             event_id,
             version: 1,
             aggregate_version: None,
-            timestamp: Some(Utc::now().trunc_subsecs(3)),
+            timestamp: Some(Utc::now().trunc_subsecs(6)),
             source: Some(source.to_owned()),
             correlation_id: Some(event_id.to_string()),
             causation_id: None,

@@ -262,7 +262,8 @@ async fn user_stats(
         "productCount": s.product_count,
         "productsCreated": s.products_created,
         "productsDeleted": s.products_deleted,
-        "lastEventAt": s.last_event_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        "lastEventAt": s.last_event_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        "lastAppliedAt": s.last_applied_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
     })))
 }
 

@@ -75,7 +75,8 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn sqlite_ceiling(dir: &std::path::Path, rows: usize) -> anyhow::Result<f64> {
+/// SQLite's raw rate of single-row transactions, same settings as the broker.
+pub fn sqlite_ceiling(dir: &std::path::Path, rows: usize) -> anyhow::Result<f64> {
     let conn = open_sqlite(&dir.join("raw.db"), Durability::default())?;
     conn.execute_batch(
         "CREATE TABLE t (id INTEGER PRIMARY KEY, queue TEXT, body TEXT, at INTEGER)",

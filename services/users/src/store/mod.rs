@@ -42,6 +42,8 @@ pub struct UserStats {
     pub products_created: i64,
     pub products_deleted: i64,
     pub last_event_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the last product event was applied here (its `timestamp` is when it was written).
+    pub last_applied_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The user-service's storage.

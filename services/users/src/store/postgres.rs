@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS user_stats (
     product_count    BIGINT NOT NULL DEFAULT 0,
     products_created BIGINT NOT NULL DEFAULT 0,
     products_deleted BIGINT NOT NULL DEFAULT 0,
-    last_event_at    TIMESTAMPTZ
+    last_event_at    TIMESTAMPTZ,
+    last_applied_at  TIMESTAMPTZ
 );
 CREATE TABLE IF NOT EXISTS user_products (
     product_id  TEXT PRIMARY KEY,
@@ -200,9 +201,8 @@ impl UserStore for PgUserStore {
             product_count: r.try_get("product_count").map_err(backend)?,
             products_created: r.try_get("products_created").map_err(backend)?,
             products_deleted: r.try_get("products_deleted").map_err(backend)?,
-            last_event_at: r
-                .try_get::<Option<DateTime<Utc>>, _>("last_event_at")
-                .map_err(backend)?,
+            last_event_at: r.try_get::<Option<DateTime<Utc>>, _>("last_event_at").map_err(backend)?,
+            last_applied_at: r.try_get::<Option<DateTime<Utc>>, _>("last_applied_at").map_err(backend)?,
         })
     }
 
@@ -245,13 +245,14 @@ impl UserStore for PgUserStore {
                 .await?;
             }
             sqlx::query(
-                "INSERT INTO user_stats (user_id, product_count, products_created, products_deleted, last_event_at)
-                 VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO user_stats (user_id, product_count, products_created, products_deleted, last_event_at, last_applied_at)
+                 VALUES ($1, $2, $3, $4, $5, now())
                  ON CONFLICT (user_id) DO UPDATE SET
                     product_count = user_stats.product_count + excluded.product_count,
                     products_created = user_stats.products_created + excluded.products_created,
                     products_deleted = user_stats.products_deleted + excluded.products_deleted,
-                    last_event_at = excluded.last_event_at",
+                    last_event_at = excluded.last_event_at,
+                    last_applied_at = excluded.last_applied_at",
             )
             .bind(user_id)
             .bind(delta)

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS user_stats (
     product_count    INTEGER NOT NULL DEFAULT 0,
     products_created INTEGER NOT NULL DEFAULT 0,
     products_deleted INTEGER NOT NULL DEFAULT 0,
-    last_event_at    TEXT
+    last_event_at    TEXT,
+    last_applied_at  TEXT
 );
 -- One row per product seen: makes the count exact whatever order
 -- ProductCreated and ProductDeleted arrive in.
@@ -186,16 +187,18 @@ impl UserStore for SqliteUserStore {
         self.db
             .with(|conn| {
                 conn.prepare_cached(
-                    "SELECT product_count, products_created, products_deleted, last_event_at
+                    "SELECT product_count, products_created, products_deleted, last_event_at, last_applied_at
                      FROM user_stats WHERE user_id = ?1",
                 )?
                 .query_row([user_id], |r| {
                     let last: Option<String> = r.get(3)?;
+                    let applied: Option<String> = r.get(4)?;
                     Ok(UserStats {
                         product_count: r.get(0)?,
                         products_created: r.get(1)?,
                         products_deleted: r.get(2)?,
                         last_event_at: last.as_deref().map(parse_time).transpose()?,
+                        last_applied_at: applied.as_deref().map(parse_time).transpose()?,
                     })
                 })
                 .optional()
@@ -240,14 +243,15 @@ impl UserStore for SqliteUserStore {
                 }
                 let at = event.meta.timestamp.unwrap_or_else(Utc::now).to_rfc3339();
                 tx.execute(
-                    "INSERT INTO user_stats (user_id, product_count, products_created, products_deleted, last_event_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
+                    "INSERT INTO user_stats (user_id, product_count, products_created, products_deleted, last_event_at, last_applied_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT(user_id) DO UPDATE SET
                         product_count = product_count + excluded.product_count,
                         products_created = products_created + excluded.products_created,
                         products_deleted = products_deleted + excluded.products_deleted,
-                        last_event_at = excluded.last_event_at",
-                    params![user_id, delta, created, deleted, at],
+                        last_event_at = excluded.last_event_at,
+                        last_applied_at = excluded.last_applied_at",
+                    params![user_id, delta, created, deleted, at, Utc::now().to_rfc3339()],
                 )?;
                 tx.commit()?;
                 Ok(if created + deleted == 0 {
