@@ -83,6 +83,8 @@ enum EventsCommand {
 enum BenchCommand {
     /// Embedded broker: send → receive → delete throughput and latency, beside SQLite's raw insert rate.
     Broker(cmd::bench::BrokerArgs),
+    /// evilent's consumer beside bbc's sqs-consumer (npm) on the same moto.
+    SqsConsumer(cmd::sidebyside::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -111,8 +113,18 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Queues { data_dir } => cmd::dlq::queues(data_dir).await,
-            Command::Bench { command: Some(BenchCommand::Broker(args)), .. } => cmd::bench::broker(args).await,
-            Command::Bench { command: None, args } => cmd::sysbench::run(args).await,
+            Command::Bench {
+                command: Some(BenchCommand::Broker(args)),
+                ..
+            } => cmd::bench::broker(args).await,
+            Command::Bench {
+                command: Some(BenchCommand::SqsConsumer(args)),
+                ..
+            } => cmd::sidebyside::run(args).await,
+            Command::Bench {
+                command: None,
+                args,
+            } => cmd::sysbench::run(args).await,
         }
     })
 }

@@ -7,6 +7,7 @@ pub mod events;
 pub mod infra;
 pub mod migrate;
 pub mod process;
+pub mod sidebyside;
 pub mod sysbench;
 pub mod token;
 pub mod up;

@@ -92,8 +92,16 @@ struct Report {
 
 fn progress(phase: &str, done: usize, total: usize) {
     let width = 30;
-    let filled = if total == 0 { width } else { (done * width / total).min(width) };
-    eprint!("\r{phase:<12} [{}{}] {done}/{total}   ", "#".repeat(filled), ".".repeat(width - filled));
+    let filled = if total == 0 {
+        width
+    } else {
+        (done * width / total).min(width)
+    };
+    eprint!(
+        "\r{phase:<12} [{}{}] {done}/{total}   ",
+        "#".repeat(filled),
+        ".".repeat(width - filled)
+    );
     if done >= total {
         eprintln!();
     }
@@ -105,17 +113,31 @@ fn percentiles(mut v: Vec<f64>) -> Percentiles {
         if v.is_empty() {
             return 0.0;
         }
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
         let i = ((v.len() - 1) as f64 * q).round() as usize;
         v[i]
     };
-    Percentiles { p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99), max_ms: v.last().copied().unwrap_or(0.0), samples: v.len() }
+    Percentiles {
+        p50_ms: at(0.5),
+        p90_ms: at(0.9),
+        p99_ms: at(0.99),
+        max_ms: v.last().copied().unwrap_or(0.0),
+        samples: v.len(),
+    }
 }
 
 fn rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
@@ -123,17 +145,23 @@ struct Child2(Child);
 
 impl Drop for Child2 {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-INT", &self.0.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
         let _ = self.0.wait();
     }
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn parse_time(v: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok().map(|t| t.with_timezone(&chrono::Utc))
+    chrono::DateTime::parse_from_rfc3339(v.as_str()?)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// Draws the cumulative distributions as an SVG.
@@ -141,20 +169,37 @@ fn svg(series: &[(&str, &str, Vec<f64>)]) -> String {
     let (w, h, m) = (720.0, 400.0, 50.0);
     let mut all: Vec<f64> = series.iter().flat_map(|s| s.2.iter().copied()).collect();
     all.sort_by(f64::total_cmp);
-    let max_x = all.get(((all.len() as f64) * 0.999) as usize).copied().unwrap_or(1.0).max(0.001) * 1.05;
+    let max_x = all
+        .get(((all.len() as f64) * 0.999) as usize)
+        .copied()
+        .unwrap_or(1.0)
+        .max(0.001)
+        * 1.05;
     let mut out = format!(
         "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='12'>\
          <rect width='100%' height='100%' fill='white'/>\
          <text x='{m}' y='20' font-size='14'>evilent bench: latency, cumulative distribution</text>\
          <line x1='{m}' y1='{}' x2='{}' y2='{}' stroke='black'/><line x1='{m}' y1='{m}' x2='{m}' y2='{}' stroke='black'/>",
-        h - m, w - m, h - m, h - m
+        h - m,
+        w - m,
+        h - m,
+        h - m
     );
     for i in 0..=5 {
         let fx = f64::from(i) / 5.0;
         let x = m + fx * (w - 2.0 * m);
         let y = h - m - fx * (h - 2.0 * m);
-        out.push_str(&format!("<text x='{x}' y='{}' text-anchor='middle'>{:.2} ms</text>", h - m + 18.0, fx * max_x));
-        out.push_str(&format!("<text x='{}' y='{}' text-anchor='end'>{:.0}%</text>", m - 6.0, y + 4.0, fx * 100.0));
+        out.push_str(&format!(
+            "<text x='{x}' y='{}' text-anchor='middle'>{:.2} ms</text>",
+            h - m + 18.0,
+            fx * max_x
+        ));
+        out.push_str(&format!(
+            "<text x='{}' y='{}' text-anchor='end'>{:.0}%</text>",
+            m - 6.0,
+            y + 4.0,
+            fx * 100.0
+        ));
     }
     for (i, (name, color, data)) in series.iter().enumerate() {
         let mut d = data.clone();
@@ -169,8 +214,15 @@ fn svg(series: &[(&str, &str, Vec<f64>)]) -> String {
                 format!("{x:.1},{y:.1}")
             })
             .collect();
-        out.push_str(&format!("<polyline fill='none' stroke='{color}' stroke-width='2' points='{}'/>", points.join(" ")));
-        out.push_str(&format!("<text x='{}' y='{}' fill='{color}'>{name}</text>", w - m - 220.0, m + 20.0 + 16.0 * i as f64));
+        out.push_str(&format!(
+            "<polyline fill='none' stroke='{color}' stroke-width='2' points='{}'/>",
+            points.join(" ")
+        ));
+        out.push_str(&format!(
+            "<text x='{}' y='{}' fill='{color}'>{name}</text>",
+            w - m - 220.0,
+            m + 20.0 + 16.0 * i as f64
+        ));
     }
     out.push_str("</svg>\n");
     out
@@ -178,21 +230,47 @@ fn svg(series: &[(&str, &str, Vec<f64>)]) -> String {
 
 async fn sqs_figures(events: usize) -> anyhow::Result<Option<SqsFigures>> {
     use evilent_messaging::outbox::sqlite::{SqliteOutbox, append};
-    use evilent_messaging::{Consumer, ConsumerConfig, Handled, HandlerError, MessageHandler, OutboxRelay, OutboxStore, QueuePort, RelayConfig, SqliteDb};
+    use evilent_messaging::{
+        Consumer, ConsumerConfig, Handled, HandlerError, MessageHandler, OutboxRelay, OutboxStore,
+        QueuePort, RelayConfig, SqliteDb,
+    };
     let config = evilent::config::Config::from_env()?;
-    let evilent::config::BrokerChoice::Sqs(sqs_config) = config.broker else { return Ok(None) };
+    let evilent::config::BrokerChoice::Sqs(sqs_config) = config.broker else {
+        return Ok(None);
+    };
     let sqs = Arc::new(evilent_aws::SqsBroker::connect(&sqs_config).await);
     let tag = &uuid::Uuid::now_v7().simple().to_string()[20..];
-    let (topic, queue, dlq) = (format!("bench-{tag}-events"), format!("bench-{tag}-queue"), format!("bench-{tag}-queue-dlq"));
+    let (topic, queue, dlq) = (
+        format!("bench-{tag}-events"),
+        format!("bench-{tag}-queue"),
+        format!("bench-{tag}-queue-dlq"),
+    );
     sqs.create_topic(&topic, false).await?;
-    sqs.create_queue(&dlq, &evilent_broker::QueueAttributes::default()).await?;
-    let redrive = evilent_broker::RedrivePolicy { dead_letter_queue: dlq.clone(), max_receive_count: 3 };
-    sqs.create_queue(&queue, &evilent_broker::QueueAttributes { redrive: Some(redrive), ..Default::default() }).await?;
+    sqs.create_queue(&dlq, &evilent_broker::QueueAttributes::default())
+        .await?;
+    let redrive = evilent_broker::RedrivePolicy {
+        dead_letter_queue: dlq.clone(),
+        max_receive_count: 3,
+    };
+    sqs.create_queue(
+        &queue,
+        &evilent_broker::QueueAttributes {
+            redrive: Some(redrive),
+            ..Default::default()
+        },
+    )
+    .await?;
     sqs.subscribe(&topic, &queue, None).await?;
     let before = sqs.requests.messaging_total();
     let kinds = |s: &evilent_aws::SqsBroker| {
-        [&s.requests.send, &s.requests.receive, &s.requests.delete, &s.requests.change_visibility, &s.requests.publish]
-            .map(|c| c.load(Ordering::Relaxed))
+        [
+            &s.requests.send,
+            &s.requests.receive,
+            &s.requests.delete,
+            &s.requests.change_visibility,
+            &s.requests.publish,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
     };
     let start_kinds = kinds(&sqs);
 
@@ -208,7 +286,13 @@ async fn sqs_figures(events: usize) -> anyhow::Result<Option<SqsFigures>> {
     let outbox = Arc::new(SqliteOutbox::new(db.clone()));
     let relay = OutboxRelay::new(outbox.clone(), sqs.clone(), RelayConfig::default());
     let counter = Arc::new(Count(AtomicU64::new(0)));
-    let consumer = Arc::new(Consumer::new("bench", sqs.clone(), queue.clone(), counter.clone(), ConsumerConfig::default()));
+    let consumer = Arc::new(Consumer::new(
+        "bench",
+        sqs.clone(),
+        queue.clone(),
+        counter.clone(),
+        ConsumerConfig::default(),
+    ));
     let done = Arc::new(AtomicBool::new(false));
     let consuming = {
         let (consumer, done) = (consumer.clone(), done.clone());
@@ -223,7 +307,10 @@ async fn sqs_figures(events: usize) -> anyhow::Result<Option<SqsFigures>> {
         db.with(|c| -> anyhow::Result<()> {
             let tx = c.transaction()?;
             for i in chunk {
-                let e = evilent_contracts::Envelope::new(evilent_contracts::ProductDeleted { product_id: format!("p{i}"), user_id: "u".into() });
+                let e = evilent_contracts::Envelope::new(evilent_contracts::ProductDeleted {
+                    product_id: format!("p{i}"),
+                    user_id: "u".into(),
+                });
                 append(&tx, &topic, &e, None)?;
             }
             tx.commit()?;
@@ -235,7 +322,10 @@ async fn sqs_figures(events: usize) -> anyhow::Result<Option<SqsFigures>> {
     let started = Instant::now();
     while counter.0.load(Ordering::Relaxed) < events as u64 {
         if started.elapsed() > Duration::from_secs(120) {
-            bail!("only {} of {events} events consumed from SQS", counter.0.load(Ordering::Relaxed));
+            bail!(
+                "only {} of {events} events consumed from SQS",
+                counter.0.load(Ordering::Relaxed)
+            );
         }
         relay.drain().await?;
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -247,8 +337,11 @@ async fn sqs_figures(events: usize) -> anyhow::Result<Option<SqsFigures>> {
     let requests = sqs.requests.messaging_total() - before;
     let end_kinds = kinds(&sqs);
     let names = ["send", "receive", "delete", "change_visibility", "publish"];
-    let by_kind: serde_json::Map<String, Value> =
-        names.iter().enumerate().map(|(i, n)| ((*n).to_owned(), json!(end_kinds[i] - start_kinds[i]))).collect();
+    let by_kind: serde_json::Map<String, Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| ((*n).to_owned(), json!(end_kinds[i] - start_kinds[i])))
+        .collect();
     #[allow(clippy::cast_precision_loss)]
     let per_event = requests as f64 / events as f64;
     let monthly = 100_000.0 * per_event;
@@ -276,7 +369,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .arg("up")
         .arg("--data-dir")
         .arg(&data)
-        .args(["--issuer-port", &ports[0].to_string(), "--users-port", &ports[1].to_string(), "--products-port", &ports[2].to_string()])
+        .args([
+            "--issuer-port",
+            &ports[0].to_string(),
+            "--users-port",
+            &ports[1].to_string(),
+            "--products-port",
+            &ports[2].to_string(),
+        ])
         .env("EVILENT_LOG", "error")
         .env("EVILENT_BROKER", "embedded")
         .stdout(Stdio::null())
@@ -284,8 +384,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("starting evilent up")?;
     let up = Child2(child);
     let pid = up.0.id();
-    let (users, products) = (format!("http://127.0.0.1:{}", ports[1]), format!("http://127.0.0.1:{}", ports[2]));
-    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let (users, products) = (
+        format!("http://127.0.0.1:{}", ports[1]),
+        format!("http://127.0.0.1:{}", ports[2]),
+    );
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
     let started = Instant::now();
     while http.get(format!("{products}/health")).send().await.is_err() {
         if started.elapsed() > Duration::from_secs(30) {
@@ -296,15 +401,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_idle = rss_mib(pid);
 
-    let issuer = DevIssuer::load_or_create(&dev_key_path(&data), &format!("http://127.0.0.1:{}", ports[0]))?;
-    let token = issuer.mint(&TokenRequest { sub: "bench".into(), email: None, admin: false, ttl: Duration::from_secs(7200) });
+    let issuer = DevIssuer::load_or_create(
+        &dev_key_path(&data),
+        &format!("http://127.0.0.1:{}", ports[0]),
+    )?;
+    let token = issuer.mint(&TokenRequest {
+        sub: "bench".into(),
+        email: None,
+        admin: false,
+        ttl: Duration::from_secs(7200),
+    });
     let resp = http
         .post(format!("{users}/user"))
         .bearer_auth(&token)
         .json(&json!({"firstName": "Bench", "lastName": "Mark", "email": "bench@example.com"}))
         .send()
         .await?;
-    anyhow::ensure!(resp.status() == 201, "creating the bench user: {}", resp.status());
+    anyhow::ensure!(
+        resp.status() == 201,
+        "creating the bench user: {}",
+        resp.status()
+    );
     let stats_url = format!("{users}/user/bench/stats");
     let product = json!({"name": "bench", "price": 1.0, "categoryId": "bench"});
 
@@ -317,21 +434,36 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let internal = Arc::new(std::sync::Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let poller = {
-        let (http, token, url, seen, internal, stop) = (http.clone(), token.clone(), stats_url.clone(), seen.clone(), internal.clone(), stop.clone());
+        let (http, token, url, seen, internal, stop) = (
+            http.clone(),
+            token.clone(),
+            stats_url.clone(),
+            seen.clone(),
+            internal.clone(),
+            stop.clone(),
+        );
         tokio::spawn(async move {
             let mut last = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 if let Ok(r) = http.get(&url).bearer_auth(&token).send().await
                     && let Ok(b) = r.json::<Value>().await
                 {
-                    let count = usize::try_from(b["productCount"].as_i64().unwrap_or(0)).unwrap_or(0).min(seen.len());
+                    let count = usize::try_from(b["productCount"].as_i64().unwrap_or(0))
+                        .unwrap_or(0)
+                        .min(seen.len());
                     if count > last {
                         let now = base.elapsed().as_micros() as u64 + 1;
                         for k in last..count {
                             seen[k].store(now, Ordering::Relaxed);
                         }
-                        if let (Some(e), Some(a)) = (parse_time(&b["lastEventAt"]), parse_time(&b["lastAppliedAt"])) {
-                            internal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((a - e).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+                        if let (Some(e), Some(a)) = (
+                            parse_time(&b["lastEventAt"]),
+                            parse_time(&b["lastAppliedAt"]),
+                        ) {
+                            internal
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .push((a - e).num_microseconds().unwrap_or(0) as f64 / 1000.0);
                         }
                         last = count;
                     }
@@ -340,11 +472,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         })
     };
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.rate.max(1))));
+    let mut tick =
+        tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.rate.max(1))));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for k in 0..n {
         tick.tick().await;
-        let r = http.post(format!("{products}/product")).bearer_auth(&token).json(&product).send().await?;
+        let r = http
+            .post(format!("{products}/product"))
+            .bearer_auth(&token)
+            .json(&product)
+            .send()
+            .await?;
         anyhow::ensure!(r.status() == 201, "POST /product: {}", r.status());
         acked[k].store(base.elapsed().as_micros() as u64 + 1, Ordering::Relaxed);
         if k % 50 == 0 {
@@ -360,9 +498,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let _ = poller.await;
     let propagation: Vec<f64> = (0..n)
         .filter(|k| seen[*k].load(Ordering::Relaxed) > 0)
-        .map(|k| seen[k].load(Ordering::Relaxed).saturating_sub(acked[k].load(Ordering::Relaxed)) as f64 / 1000.0)
+        .map(|k| {
+            seen[k]
+                .load(Ordering::Relaxed)
+                .saturating_sub(acked[k].load(Ordering::Relaxed)) as f64
+                / 1000.0
+        })
         .collect();
-    let internal: Vec<f64> = internal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let internal: Vec<f64> = internal
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
 
     // 2. Sustained throughput, and memory under load.
     let total = args.products;
@@ -381,10 +527,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut clients = Vec::new();
     for _ in 0..args.concurrency {
-        let (http, token, next, product, url) = (http.clone(), token.clone(), next.clone(), product.clone(), format!("{products}/product"));
+        let (http, token, next, product, url) = (
+            http.clone(),
+            token.clone(),
+            next.clone(),
+            product.clone(),
+            format!("{products}/product"),
+        );
         clients.push(tokio::spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < total as u64 {
-                let r = http.post(&url).bearer_auth(&token).json(&product).send().await?;
+                let r = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&product)
+                    .send()
+                    .await?;
                 anyhow::ensure!(r.status() == 201, "POST /product: {}", r.status());
             }
             anyhow::Ok(())
@@ -392,13 +549,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let target = (n + total) as i64;
     loop {
-        let b: Value = http.get(&stats_url).bearer_auth(&token).send().await?.json().await?;
+        let b: Value = http
+            .get(&stats_url)
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
         let count = b["productCount"].as_i64().unwrap_or(0);
-        progress("throughput", usize::try_from(count).unwrap_or(0).saturating_sub(n), total);
+        progress(
+            "throughput",
+            usize::try_from(count).unwrap_or(0).saturating_sub(n),
+            total,
+        );
         if count >= target {
             break;
         }
-        anyhow::ensure!(t0.elapsed() < Duration::from_secs(300), "throughput run did not finish");
+        anyhow::ensure!(
+            t0.elapsed() < Duration::from_secs(300),
+            "throughput run did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = t0.elapsed();
@@ -415,10 +585,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let sqs = sqs_figures(args.sqs_events).await?;
 
     let picture = svg(&[
-        ("201 -> visible in user-service", "#1f77b4", propagation.clone()),
+        (
+            "201 -> visible in user-service",
+            "#1f77b4",
+            propagation.clone(),
+        ),
         ("outbox commit -> applied", "#d62728", internal.clone()),
     ]);
-    std::fs::write(&args.svg, picture).with_context(|| format!("writing {}", args.svg.display()))?;
+    std::fs::write(&args.svg, picture)
+        .with_context(|| format!("writing {}", args.svg.display()))?;
     let report = Report {
         date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
         rate_per_s: args.rate,
@@ -442,22 +617,64 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 fn print_table(r: &Report) {
     let row = |name: &str, value: String| println!("{name:<52} {value:>16}");
-    println!("evilent bench — {} (embedded broker, SQLite files, `evilent up` as the system under test)", r.date);
+    println!(
+        "evilent bench — {} (embedded broker, SQLite files, `evilent up` as the system under test)",
+        r.date
+    );
     let p = &r.propagation;
-    row(&format!("propagation 201 -> stats at {}/s p50 / p90 (ms)", r.rate_per_s), format!("{:.2} / {:.2}", p.p50_ms, p.p90_ms));
-    row("propagation p99 / max (ms)", format!("{:.2} / {:.2}", p.p99_ms, p.max_ms));
+    row(
+        &format!(
+            "propagation 201 -> stats at {}/s p50 / p90 (ms)",
+            r.rate_per_s
+        ),
+        format!("{:.2} / {:.2}", p.p50_ms, p.p90_ms),
+    );
+    row(
+        "propagation p99 / max (ms)",
+        format!("{:.2} / {:.2}", p.p99_ms, p.max_ms),
+    );
     let b = &r.broker_internal;
-    row("outbox commit -> applied p50 / p99 (ms)", format!("{:.2} / {:.2}", b.p50_ms, b.p99_ms));
-    row("sustained products created+counted (events/s)", format!("{:.0}", r.throughput_events_per_s));
-    row("SQLite 1-row transactions (tx/s, ceiling)", format!("{:.0}", r.sqlite_insert_tx_per_s));
-    row("throughput / ceiling", format!("{:.2}", r.throughput_vs_sqlite));
-    row("RSS idle / peak under load (MiB)", format!("{:.1} / {:.1}", r.rss_idle_mib, r.rss_load_peak_mib));
+    row(
+        "outbox commit -> applied p50 / p99 (ms)",
+        format!("{:.2} / {:.2}", b.p50_ms, b.p99_ms),
+    );
+    row(
+        "sustained products created+counted (events/s)",
+        format!("{:.0}", r.throughput_events_per_s),
+    );
+    row(
+        "SQLite 1-row transactions (tx/s, ceiling)",
+        format!("{:.0}", r.sqlite_insert_tx_per_s),
+    );
+    row(
+        "throughput / ceiling",
+        format!("{:.2}", r.throughput_vs_sqlite),
+    );
+    row(
+        "RSS idle / peak under load (MiB)",
+        format!("{:.1} / {:.1}", r.rss_idle_mib, r.rss_load_peak_mib),
+    );
     if let Some(s) = &r.sqs {
-        row("SNS+SQS requests per delivered event", format!("{:.3}", s.requests_per_event));
-        row("monthly requests at 100K events", format!("{:.0}", s.monthly_requests_at_100k_events));
-        row("monthly cost, free tier / list price (USD)", format!("{:.2} / {:.4}", s.monthly_cost_usd_after_free_tier, s.monthly_cost_usd_without_free_tier));
+        row(
+            "SNS+SQS requests per delivered event",
+            format!("{:.3}", s.requests_per_event),
+        );
+        row(
+            "monthly requests at 100K events",
+            format!("{:.0}", s.monthly_requests_at_100k_events),
+        );
+        row(
+            "monthly cost, free tier / list price (USD)",
+            format!(
+                "{:.2} / {:.4}",
+                s.monthly_cost_usd_after_free_tier, s.monthly_cost_usd_without_free_tier
+            ),
+        );
     } else {
-        row("SNS+SQS requests per event", "(set EVILENT_BROKER=sqs)".into());
+        row(
+            "SNS+SQS requests per event",
+            "(set EVILENT_BROKER=sqs)".into(),
+        );
     }
     row("latency distribution", r.svg.clone());
     let _ = Path::new(&r.svg);

@@ -201,8 +201,12 @@ impl UserStore for PgUserStore {
             product_count: r.try_get("product_count").map_err(backend)?,
             products_created: r.try_get("products_created").map_err(backend)?,
             products_deleted: r.try_get("products_deleted").map_err(backend)?,
-            last_event_at: r.try_get::<Option<DateTime<Utc>>, _>("last_event_at").map_err(backend)?,
-            last_applied_at: r.try_get::<Option<DateTime<Utc>>, _>("last_applied_at").map_err(backend)?,
+            last_event_at: r
+                .try_get::<Option<DateTime<Utc>>, _>("last_event_at")
+                .map_err(backend)?,
+            last_applied_at: r
+                .try_get::<Option<DateTime<Utc>>, _>("last_applied_at")
+                .map_err(backend)?,
         })
     }
 
