@@ -92,11 +92,9 @@ struct Report {
 
 fn progress(phase: &str, done: usize, total: usize) {
     let width = 30;
-    let filled = if total == 0 {
-        width
-    } else {
-        (done * width / total).min(width)
-    };
+    let filled = (done * width)
+        .checked_div(total)
+        .map_or(width, |f| f.min(width));
     eprint!(
         "\r{phase:<12} [{}{}] {done}/{total}   ",
         "#".repeat(filled),
