@@ -48,3 +48,12 @@ impl SqliteDb {
         f(&mut conn)
     }
 }
+
+/// Reads a time stored as RFC 3339 text (as evilent's SQLite stores write them).
+pub fn parse_time(s: &str) -> rusqlite::Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
+}

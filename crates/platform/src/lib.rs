@@ -15,9 +15,11 @@
 //! - [`server`]: [`serve`]`(listener, router, shutdown)` with the common layers
 //!   (request id, tracing, timeout, panic → 500 problem).
 //! - [`docs`]: the `/openapi.json` route and an HTML page rendered from it.
+//! - [`correlation`]: the metadata of the events a request writes (its request id as `correlationId`).
 
 pub mod auth;
 pub mod client;
+pub mod correlation;
 pub mod docs;
 pub mod problem;
 pub mod server;

@@ -103,12 +103,7 @@ fn seller_body(s: &Seller) -> Value {
 }
 
 fn metadata(headers: &HeaderMap, version: i64) -> Metadata {
-    let meta =
-        Metadata::new(Topic::ProductEvents.source()).aggregate_version(version.unsigned_abs());
-    match headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
-        Some(id) => meta.caused_by(id, id),
-        None => meta,
-    }
+    evilent_platform::correlation::event_metadata(headers, Topic::ProductEvents, version)
 }
 
 async fn existing(store: &dyn ProductStore, id: &str) -> Result<Product, ApiError> {

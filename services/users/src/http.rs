@@ -99,11 +99,7 @@ struct UserInput {
 
 /// Correlation for the events of one request: its request id when it has one.
 fn metadata(headers: &HeaderMap, version: i64) -> Metadata {
-    let meta = Metadata::new(Topic::UserEvents.source()).aggregate_version(version.unsigned_abs());
-    match headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
-        Some(id) => meta.caused_by(id, id),
-        None => meta,
-    }
+    evilent_platform::correlation::event_metadata(headers, Topic::UserEvents, version)
 }
 
 async fn live_user(store: &dyn UserStore, id: &str) -> Result<User, ApiError> {

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use evilent_contracts::{Envelope, Money, Topic};
 use evilent_messaging::outbox::sqlite::append;
+use evilent_messaging::sqlite::parse_time;
 use evilent_messaging::{Handled, SqliteDb, inbox};
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -52,14 +53,6 @@ pub struct SqliteProductStore {
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
-}
-
-fn parse_time(s: &str) -> rusqlite::Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-        })
 }
 
 fn read_product(r: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {

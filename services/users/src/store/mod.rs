@@ -35,6 +35,61 @@ pub enum ProductChange {
     Deleted { product_id: String, user_id: String },
 }
 
+impl ProductChange {
+    /// The product, its owner, and the state this event puts it in.
+    pub fn parts(&self) -> (&str, &str, &'static str) {
+        match self {
+            ProductChange::Created {
+                product_id,
+                user_id,
+            } => (product_id, user_id, "active"),
+            ProductChange::Deleted {
+                product_id,
+                user_id,
+            } => (product_id, user_id, "deleted"),
+        }
+    }
+}
+
+/// What one product event changes, given the state already recorded for its
+/// product (`None`: never seen). Every store applies this one rule, so the
+/// statistics come out the same whatever order the events arrive in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountChange {
+    pub created: i64,
+    pub deleted: i64,
+    /// Change of `productCount`.
+    pub delta: i64,
+    /// The product's state to record, if it changes.
+    pub record: Option<&'static str>,
+}
+
+impl CountChange {
+    /// The rule: a creation counts when first seen; a deletion counts once;
+    /// a deletion that overtakes its creation leaves a tombstone, and the late
+    /// creation then counts as created without changing `productCount`.
+    pub fn of(new_state: &'static str, recorded: Option<&str>) -> CountChange {
+        let (created, deleted, delta, record) = match (new_state, recorded) {
+            ("active", None) => (1, 0, 1, Some("active")),
+            ("deleted", Some("active")) => (0, 1, -1, Some("deleted")),
+            ("deleted", None) => (0, 1, 0, Some("deleted")),
+            ("active", Some("deleted")) => (1, 0, 0, None),
+            _ => (0, 0, 0, None),
+        };
+        CountChange {
+            created,
+            deleted,
+            delta,
+            record,
+        }
+    }
+
+    /// Whether the event changed anything.
+    pub fn applied(&self) -> bool {
+        self.created + self.deleted > 0
+    }
+}
+
 /// A user's statistics, kept from product events.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserStats {

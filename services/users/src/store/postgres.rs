@@ -13,7 +13,7 @@ use evilent_pg::{MESSAGING_MIGRATION, Migration, PgPool, inbox, migrate, outbox}
 use sqlx::Row;
 use tokio::sync::Notify;
 
-use super::{ProductChange, StoreError, UserStats, UserStore};
+use super::{CountChange, ProductChange, StoreError, UserStats, UserStore};
 use crate::domain::{Email, PersonName, User};
 
 /// The user-service's migrations (the outbox and inbox first).
@@ -221,30 +221,21 @@ impl UserStore for PgUserStore {
             if !inbox::claim(&mut tx, consumer, &event.meta.event_id).await? {
                 return Ok(Handled::Duplicate);
             }
-            let (product_id, user_id, new_state) = match change {
-                ProductChange::Created { product_id, user_id } => (product_id, user_id, "active"),
-                ProductChange::Deleted { product_id, user_id } => (product_id, user_id, "deleted"),
-            };
+            let (product_id, user_id, new_state) = change.parts();
             let state: Option<String> =
                 sqlx::query_scalar("SELECT state FROM user_products WHERE product_id = $1 FOR UPDATE")
                     .bind(product_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let (created, deleted, delta): (i64, i64, i64) = match (new_state, state.as_deref()) {
-                ("active", None) => (1, 0, 1),
-                ("deleted", Some("active")) => (0, 1, -1),
-                ("deleted", None) => (0, 1, 0),
-                ("active", Some("deleted")) => (1, 0, 0),
-                _ => (0, 0, 0),
-            };
-            if state.is_none() || (new_state == "deleted" && state.as_deref() == Some("active")) {
+            let c = CountChange::of(new_state, state.as_deref());
+            if let Some(record) = c.record {
                 sqlx::query(
                     "INSERT INTO user_products (product_id, user_id, state) VALUES ($1, $2, $3)
                      ON CONFLICT (product_id) DO UPDATE SET state = excluded.state",
                 )
                 .bind(product_id)
                 .bind(user_id)
-                .bind(new_state)
+                .bind(record)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -259,18 +250,14 @@ impl UserStore for PgUserStore {
                     last_applied_at = excluded.last_applied_at",
             )
             .bind(user_id)
-            .bind(delta)
-            .bind(created)
-            .bind(deleted)
+            .bind(c.delta)
+            .bind(c.created)
+            .bind(c.deleted)
             .bind(event.meta.timestamp.unwrap_or_else(Utc::now))
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok(if created + deleted == 0 {
-                Handled::Ignored("already reflected in the statistics".into())
-            } else {
-                Handled::Applied
-            })
+            Ok(if c.applied() { Handled::Applied } else { Handled::Ignored("already reflected in the statistics".into()) })
         }
         .await;
         result.map_err(backend)

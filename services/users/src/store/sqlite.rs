@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use evilent_contracts::{Envelope, Topic};
 use evilent_messaging::outbox::sqlite::append;
+use evilent_messaging::sqlite::parse_time;
 use evilent_messaging::{Handled, SqliteDb, inbox};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Notify;
 
-use super::{ProductChange, StoreError, UserStats, UserStore};
+use super::{CountChange, ProductChange, StoreError, UserStats, UserStore};
 use crate::domain::{Email, PersonName, User};
 
 const SCHEMA: &str = "
@@ -51,14 +52,6 @@ pub struct SqliteUserStore {
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
-}
-
-fn parse_time(s: &str) -> rusqlite::Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-        })
 }
 
 fn invalid(e: String) -> rusqlite::Error {
@@ -219,26 +212,16 @@ impl UserStore for SqliteUserStore {
                 if !inbox::claim(&tx, consumer, &event.meta.event_id)? {
                     return Ok(Handled::Duplicate);
                 }
-                let (product_id, user_id, new_state) = match change {
-                    ProductChange::Created { product_id, user_id } => (product_id, user_id, "active"),
-                    ProductChange::Deleted { product_id, user_id } => (product_id, user_id, "deleted"),
-                };
+                let (product_id, user_id, new_state) = change.parts();
                 let state: Option<String> = tx
                     .query_row("SELECT state FROM user_products WHERE product_id = ?1", [product_id], |r| r.get(0))
                     .optional()?;
-                // (created, deleted, count delta) for this event given what came before it.
-                let (created, deleted, delta) = match (new_state, state.as_deref()) {
-                    ("active", None) => (1, 0, 1),
-                    ("deleted", Some("active")) => (0, 1, -1),
-                    ("deleted", None) => (0, 1, 0), // deleted before its creation arrived: a tombstone
-                    ("active", Some("deleted")) => (1, 0, 0), // the late creation of a tombstone
-                    _ => (0, 0, 0),                 // nothing new
-                };
-                if state.is_none() || (new_state == "deleted" && state.as_deref() == Some("active")) {
+                let c = CountChange::of(new_state, state.as_deref());
+                if let Some(record) = c.record {
                     tx.execute(
                         "INSERT INTO user_products (product_id, user_id, state) VALUES (?1, ?2, ?3)
                          ON CONFLICT(product_id) DO UPDATE SET state = excluded.state",
-                        params![product_id, user_id, new_state],
+                        params![product_id, user_id, record],
                     )?;
                 }
                 let at = event.meta.timestamp.unwrap_or_else(Utc::now).to_rfc3339();
@@ -251,14 +234,10 @@ impl UserStore for SqliteUserStore {
                         products_deleted = products_deleted + excluded.products_deleted,
                         last_event_at = excluded.last_event_at,
                         last_applied_at = excluded.last_applied_at",
-                    params![user_id, delta, created, deleted, at, Utc::now().to_rfc3339()],
+                    params![user_id, c.delta, c.created, c.deleted, at, Utc::now().to_rfc3339()],
                 )?;
                 tx.commit()?;
-                Ok(if created + deleted == 0 {
-                    Handled::Ignored("already reflected in the statistics".into())
-                } else {
-                    Handled::Applied
-                })
+                Ok(if c.applied() { Handled::Applied } else { Handled::Ignored("already reflected in the statistics".into()) })
             })
             .map_err(backend)
     }
