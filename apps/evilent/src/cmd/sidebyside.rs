@@ -2,10 +2,11 @@
 //! moto once by evilent's consumer and once by bbc's `sqs-consumer` (npm),
 //! each doing the same trivial work (counting), and the ratios.
 //!
-//! Both sides start with a fresh, shallow queue holding exactly N messages
-//! (moto slows down as queues deepen) and use their libraries' usual
-//! settings: batches of 10 and long polling. API requests are counted in
-//! each side's SDK. The Node side lives in `bench/sqs-consumer/` and is
+//! Both sides get a fresh queue that a feeder keeps shallow (20 to 60
+//! messages: moto's receive slows down as queues deepen, from ~15 ms at 20
+//! messages to ~300 ms at 2,000) until N messages went through, and use
+//! their libraries' usual settings: batches of 10 and long polling. API
+//! requests are counted in each side's SDK (the feeder's are not). The Node side lives in `bench/sqs-consumer/` and is
 //! installed with npm on first use.
 
 use std::path::PathBuf;
@@ -48,21 +49,33 @@ impl MessageHandler for Count {
     }
 }
 
-async fn fill(sqs: &SqsBroker, name: &str, n: usize) -> anyhow::Result<String> {
-    sqs.create_queue(name, &QueueAttributes::default()).await?;
-    for chunk in (0..n).collect::<Vec<_>>().chunks(10) {
-        let entries: Vec<_> = chunk
-            .iter()
-            .map(|i| BatchEntry {
-                id: i.to_string(),
-                entry: SendRequest::new(format!("{{\"n\":{i}}}")),
-            })
-            .collect();
-        for r in sqs.send_batch(name, &entries).await? {
-            r.result?;
+/// Sends `n` messages to `queue`, keeping it shallow: tops it up to about
+/// 60 whenever fewer than 20 are visible (looking every 25 ms).
+async fn feed(sqs: Arc<SqsBroker>, queue: String, n: usize) -> anyhow::Result<()> {
+    let mut sent = 0;
+    while sent < n {
+        if sqs.counts(&queue).await?.visible >= 20 {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            continue;
+        }
+        for _ in 0..4 {
+            let k = (n - sent).min(10);
+            if k == 0 {
+                break;
+            }
+            let entries: Vec<_> = (sent..sent + k)
+                .map(|i| BatchEntry {
+                    id: (i - sent).to_string(),
+                    entry: SendRequest::new(format!("{{\"n\":{i}}}")),
+                })
+                .collect();
+            for r in sqs.send_batch(&queue, &entries).await? {
+                r.result?;
+            }
+            sent += k;
         }
     }
-    sqs.queue_url(name).await.map_err(Into::into)
+    Ok(())
 }
 
 fn node_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -92,11 +105,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let tag = &uuid::Uuid::now_v7().simple().to_string()[20..];
 
-    // evilent's consumer.
+    // evilent's consumer. The feeder uses a client of its own, so only the
+    // consumers' requests are counted.
+    let feeder = Arc::new(
+        SqsBroker::connect(&SqsConfig {
+            endpoint: Some(args.endpoint.clone()),
+            region: None,
+        })
+        .await,
+    );
     let ours = format!("side-evilent-{tag}");
-    fill(&sqs, &ours, n)
-        .await
-        .context("filling evilent's queue")?;
+    sqs.create_queue(&ours, &QueueAttributes::default()).await?;
     let counter = Arc::new(Count(AtomicU64::new(0)));
     let consumer = Consumer::new(
         "bench",
@@ -110,6 +129,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let before = sqs.requests.messaging_total();
     let t0 = Instant::now();
+    let feeding = tokio::spawn(feed(feeder.clone(), ours.clone(), n));
     while counter.0.load(Ordering::Relaxed) < n as u64 {
         consumer.step_with_wait(Duration::from_secs(1)).await?;
         anyhow::ensure!(
@@ -119,6 +139,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let ours_secs = t0.elapsed().as_secs_f64();
     let ours_requests = sqs.requests.messaging_total() - before;
+    feeding.await??;
 
     // bbc/sqs-consumer.
     let dir = node_dir(args.node_dir)?;
@@ -131,16 +152,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         anyhow::ensure!(ok.success(), "npm install failed in {}", dir.display());
     }
     let theirs = format!("side-sqsconsumer-{tag}");
-    let url = fill(&sqs, &theirs, n)
-        .await
-        .context("filling sqs-consumer's queue")?;
-    let out = Command::new("node")
+    feeder
+        .create_queue(&theirs, &QueueAttributes::default())
+        .await?;
+    let url = feeder.queue_url(&theirs).await?;
+    let node = tokio::process::Command::new("node")
         .arg(dir.join("consume.mjs"))
         .env("QUEUE_URL", &url)
         .env("MESSAGES", n.to_string())
         .env("EVILENT_SQS_ENDPOINT", &args.endpoint)
-        .output()
-        .context("running node")?;
+        .output();
+    let (out, fed) = tokio::join!(node, feed(feeder.clone(), theirs.clone(), n));
+    fed?;
+    let out = out.context("running node")?;
     anyhow::ensure!(
         out.status.success(),
         "sqs-consumer failed: {}",
