@@ -161,6 +161,21 @@ where
     }
 }
 
+/// Per-entry results of a batch call that returns nothing per success (delete, change-visibility).
+fn acknowledged(
+    succeeded: impl Iterator<Item = String>,
+    failed: &[aws_sdk_sqs::types::BatchResultErrorEntry],
+    queue: &str,
+) -> Vec<BatchResult<()>> {
+    succeeded
+        .map(|id| BatchResult { id, result: Ok(()) })
+        .chain(failed.iter().map(|f| BatchResult {
+            id: f.id().to_owned(),
+            result: Err(code_error(f.code(), f.message().unwrap_or(""), queue)),
+        }))
+        .collect()
+}
+
 fn build_error(e: impl std::fmt::Display) -> QueueError {
     QueueError::InvalidParameterValue(e.to_string())
 }
@@ -864,19 +879,8 @@ impl QueuePort for SqsBroker {
             .send()
             .await
             .map_err(|e| sdk_error(queue, e))?;
-        let mut results: Vec<BatchResult<()>> = out
-            .successful()
-            .iter()
-            .map(|s| BatchResult {
-                id: s.id().to_owned(),
-                result: Ok(()),
-            })
-            .collect();
-        results.extend(out.failed().iter().map(|f| BatchResult {
-            id: f.id().to_owned(),
-            result: Err(code_error(f.code(), f.message().unwrap_or(""), queue)),
-        }));
-        Ok(results)
+        let succeeded = out.successful().iter().map(|e| e.id().to_owned());
+        Ok(acknowledged(succeeded, out.failed(), queue))
     }
 
     async fn change_visibility(
@@ -926,19 +930,8 @@ impl QueuePort for SqsBroker {
             .send()
             .await
             .map_err(|e| sdk_error(queue, e))?;
-        let mut results: Vec<BatchResult<()>> = out
-            .successful()
-            .iter()
-            .map(|s| BatchResult {
-                id: s.id().to_owned(),
-                result: Ok(()),
-            })
-            .collect();
-        results.extend(out.failed().iter().map(|f| BatchResult {
-            id: f.id().to_owned(),
-            result: Err(code_error(f.code(), f.message().unwrap_or(""), queue)),
-        }));
-        Ok(results)
+        let succeeded = out.successful().iter().map(|e| e.id().to_owned());
+        Ok(acknowledged(succeeded, out.failed(), queue))
     }
 
     async fn counts(&self, queue: &str) -> Result<QueueCounts, QueueError> {
