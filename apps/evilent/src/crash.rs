@@ -121,6 +121,22 @@ impl Client {
     }
 }
 
+impl Client {
+    /// A DELETE, counted; `false` when the process did not answer (killed).
+    async fn delete(&self, url: String, sub: &str, report: &mut Report) -> bool {
+        match self.call(reqwest::Method::DELETE, url, sub, None).await {
+            Some(_) => {
+                report.requests_ok += 1;
+                true
+            }
+            None => {
+                report.requests_cut += 1;
+                false
+            }
+        }
+    }
+}
+
 /// The workload of one life of the process: new users, their products,
 /// some product deletions, some user deletions — until the kill cuts it.
 async fn workload(
@@ -179,39 +195,18 @@ async fn workload(
         }
         if fastrand::u8(0..3) == 0
             && let Some(id) = mine.first()
+            && !client
+                .delete(format!("{}/product/{id}", client.products), &user, report)
+                .await
         {
-            match client
-                .call(
-                    reqwest::Method::DELETE,
-                    format!("{}/product/{id}", client.products),
-                    &user,
-                    None,
-                )
-                .await
-            {
-                Some(_) => report.requests_ok += 1,
-                None => {
-                    report.requests_cut += 1;
-                    return;
-                }
-            }
+            return;
         }
-        if fastrand::u8(0..4) == 0 {
-            match client
-                .call(
-                    reqwest::Method::DELETE,
-                    format!("{}/user/{user}", client.users),
-                    &user,
-                    None,
-                )
+        if fastrand::u8(0..4) == 0
+            && !client
+                .delete(format!("{}/user/{user}", client.users), &user, report)
                 .await
-            {
-                Some(_) => report.requests_ok += 1,
-                None => {
-                    report.requests_cut += 1;
-                    return;
-                }
-            }
+        {
+            return;
         }
     }
 }

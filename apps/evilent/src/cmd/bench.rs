@@ -128,20 +128,26 @@ async fn throughput(broker: &Broker, n: usize) -> anyhow::Result<f64> {
             !got.is_empty(),
             "the consumer starved after {done} messages"
         );
-        let receipts: Vec<_> = got
-            .iter()
-            .enumerate()
-            .map(|(i, m)| BatchEntry {
-                id: i.to_string(),
-                entry: m.receipt_handle.clone(),
-            })
-            .collect();
-        broker.delete_batch("throughput", &receipts)?;
+        delete_all(broker, "throughput", &got)?;
         done += got.len();
     }
     producer.await??;
     #[allow(clippy::cast_precision_loss)]
     Ok(n as f64 / base.elapsed().as_secs_f64())
+}
+
+/// Deletes a received batch with one call.
+fn delete_all(broker: &Broker, queue: &str, got: &[evilent_broker::Message]) -> anyhow::Result<()> {
+    let receipts: Vec<_> = got
+        .iter()
+        .enumerate()
+        .map(|(i, m)| BatchEntry {
+            id: i.to_string(),
+            entry: m.receipt_handle.clone(),
+        })
+        .collect();
+    broker.delete_batch(queue, &receipts)?;
+    Ok(())
 }
 
 async fn latency(broker: &Broker, n: usize, rate: u32) -> anyhow::Result<Vec<f64>> {
@@ -179,15 +185,7 @@ async fn latency(broker: &Broker, n: usize, rate: u32) -> anyhow::Result<Vec<f64
             let at = sent_at(&m.body).context("bench message without a timestamp")?;
             samples.push(now.saturating_sub(at).as_secs_f64() * 1000.0);
         }
-        let receipts: Vec<_> = got
-            .iter()
-            .enumerate()
-            .map(|(i, m)| BatchEntry {
-                id: i.to_string(),
-                entry: m.receipt_handle.clone(),
-            })
-            .collect();
-        broker.delete_batch("latency", &receipts)?;
+        delete_all(broker, "latency", &got)?;
     }
     producer.await??;
     samples.sort_by(f64::total_cmp);
