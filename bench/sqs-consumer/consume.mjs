@@ -1,5 +1,6 @@
 // Consumes N messages from QUEUE_URL with bbc's sqs-consumer, doing the same
-// trivial work as evilent's side (count the message), and prints one JSON
+// trivial work as evilent's side (count the message). Prints the count after
+// every message (the feeder keeps the queue shallow by it), then one JSON
 // line: messages, seconds, requests (every SQS API call, counted in the SDK).
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { Consumer } from "sqs-consumer";
@@ -23,6 +24,7 @@ const consumer = Consumer.create({
   waitTimeSeconds: 1,
   handleMessage: async (message) => {
     processed += 1;
+    process.stdout.write(`${processed}\n`);
     if (processed === expected) {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       // Let the last delete go out before stopping.

@@ -635,14 +635,15 @@ impl Broker {
     /// Deletes a received message. Deleting one already deleted (or moved to
     /// the dead-letter queue) succeeds and does nothing, as on SQS.
     pub fn delete(&self, queue: &str, receipt_handle: &str) -> Result<(), BrokerError> {
-        let receipt = Receipt::parse(receipt_handle)?;
-        let mut db = self.db()?;
-        db.require_queue(queue)?;
-        db.conn.execute(
-            "DELETE FROM messages WHERE id = ?1 AND queue = ?2",
-            params![receipt.message_id, queue],
-        )?;
-        Ok(())
+        Receipt::parse(receipt_handle)?;
+        let entry = [BatchEntry {
+            id: "0".into(),
+            entry: receipt_handle.to_owned(),
+        }];
+        match self.delete_batch(queue, &entry)?.pop() {
+            Some(r) => r.result,
+            None => Err(BrokerError::Internal("no result".into())),
+        }
     }
 
     /// Deletes up to 10 messages, each with its own result.
@@ -653,7 +654,7 @@ impl Broker {
     ) -> Result<Vec<BatchResult<()>>, BrokerError> {
         validate_batch(receipts)?;
         let mut db = self.db()?;
-        db.require_queue(queue)?;
+        let fifo = db.require_queue(queue)?.fifo;
         let tx = db
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -661,10 +662,8 @@ impl Broker {
         for e in receipts {
             let result = match Receipt::parse(&e.entry) {
                 Ok(receipt) => tx
-                    .execute(
-                        "DELETE FROM messages WHERE id = ?1 AND queue = ?2",
-                        params![receipt.message_id, queue],
-                    )
+                    .prepare_cached("DELETE FROM messages WHERE id = ?1 AND queue = ?2")
+                    .and_then(|mut stmt| stmt.execute(params![receipt.message_id, queue]))
                     .map(|_| ())
                     .map_err(BrokerError::from),
                 Err(err) => Err(err),
@@ -678,6 +677,12 @@ impl Broker {
             });
         }
         tx.commit()?;
+        drop(db);
+        if fifo {
+            // A delete can release a message group: a long poll waiting
+            // for that group's next message may go on at once.
+            self.wake(queue);
+        }
         Ok(results)
     }
 

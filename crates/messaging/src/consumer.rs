@@ -17,7 +17,9 @@
 //!
 //! An `eventType` this build does not know is acknowledged and counted, not
 //! retried forever. Tests call [`Consumer::step`] or [`Consumer::drain`]
-//! by hand; processes call [`Consumer::run`].
+//! by hand; processes call [`Consumer::run`], which keeps one receive
+//! ahead: the next long poll is out while a batch is handled and
+//! acknowledged, so a busy queue never waits on this process between batches.
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -142,6 +144,12 @@ enum Verdict {
     Skip,
 }
 
+/// A batch and when it arrived (its lease runs from then).
+struct Received {
+    messages: Vec<Message>,
+    at: tokio::time::Instant,
+}
+
 /// Consumes one queue.
 pub struct Consumer {
     name: String,
@@ -215,11 +223,21 @@ impl Consumer {
 
     /// Runs the handlers on a received batch and acknowledges it.
     pub async fn handle(&self, messages: &[Message]) -> Result<StepOutcome, QueueError> {
+        self.handle_since(messages, tokio::time::Instant::now())
+            .await
+    }
+
+    /// [`Consumer::handle`] for a batch received at `received_at`.
+    async fn handle_since(
+        &self,
+        messages: &[Message],
+        received_at: tokio::time::Instant,
+    ) -> Result<StepOutcome, QueueError> {
         if messages.is_empty() {
             return Ok(StepOutcome::default());
         }
         let visibility = self.visibility_timeout().await?;
-        let verdicts = self.process(messages, visibility).await;
+        let verdicts = self.process(messages, visibility, received_at).await;
         self.settle(messages, &verdicts).await
     }
 
@@ -249,20 +267,48 @@ impl Consumer {
         }
     }
 
-    /// Consumes until `shutdown` resolves. Only the long poll is
-    /// interrupted; a batch in hand is finished (handlers completed,
-    /// acknowledgements sent) before returning.
+    /// Consumes until `shutdown` resolves, one receive ahead: while a batch
+    /// is handled and acknowledged, the next long poll is already out, so
+    /// the queue never waits for this process between batches. Only the
+    /// long poll is interrupted; a batch in hand (and one already received
+    /// ahead) is finished, handlers completed and acknowledgements sent,
+    /// before returning. The batch received ahead keeps its lease: its
+    /// heartbeat counts from when it was received, not from when its
+    /// handlers start.
     pub async fn run(&self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
+        let mut stopping = false;
         let mut failures = 0u32;
+        let mut ahead: Option<Result<Received, QueueError>> = None;
         loop {
-            let received = tokio::select! {
-                biased;
-                () = &mut shutdown => return,
-                received = self.receive(self.config.wait) => received,
+            let received = match ahead.take() {
+                Some(r) => r,
+                None if stopping => return,
+                None => tokio::select! {
+                    biased;
+                    () = &mut shutdown => return,
+                    r = self.receive_at(self.config.wait) => r,
+                },
             };
             let result = match received {
-                Ok(messages) => self.handle(&messages).await.map(|_| ()),
+                Ok(batch) if batch.messages.is_empty() => Ok(()),
+                Ok(batch) => {
+                    let work = self.handle_since(&batch.messages, batch.at);
+                    let next = async {
+                        if stopping {
+                            return None;
+                        }
+                        tokio::select! {
+                            biased;
+                            () = &mut shutdown => None,
+                            r = self.receive_at(self.config.wait) => Some(r),
+                        }
+                    };
+                    let (done, next) = tokio::join!(work, next);
+                    stopping |= next.is_none();
+                    ahead = next;
+                    done.map(|_| ())
+                }
                 Err(e) => Err(e),
             };
             match result {
@@ -277,8 +323,21 @@ impl Consumer {
         }
     }
 
+    async fn receive_at(&self, wait: Duration) -> Result<Received, QueueError> {
+        let messages = self.receive(wait).await?;
+        Ok(Received {
+            messages,
+            at: tokio::time::Instant::now(),
+        })
+    }
+
     /// Runs the handlers; extends visibility of the ones still running (heartbeat).
-    async fn process(&self, messages: &[Message], visibility: u32) -> Vec<Verdict> {
+    async fn process(
+        &self,
+        messages: &[Message],
+        visibility: u32,
+        received_at: tokio::time::Instant,
+    ) -> Vec<Verdict> {
         let unfinished: Arc<Mutex<HashSet<usize>>> =
             Arc::new(Mutex::new((0..messages.len()).collect()));
         let semaphore = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
@@ -329,7 +388,7 @@ impl Consumer {
         }
         let mut verdicts = vec![Verdict::Fail; messages.len()];
         let beat = Duration::from_millis(u64::from(visibility.max(1)) * 500);
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
+        let mut ticker = tokio::time::interval_at(received_at + beat, beat);
         loop {
             tokio::select! {
                 joined = set.join_next() => match joined {

@@ -594,3 +594,90 @@ async fn relay_sweeps_rows_nobody_announced_and_prunes_after_retention() {
         "published rows pruned past retention"
     );
 }
+
+/// A queue on a fresh in-memory broker, with `n` messages in it.
+async fn queue_with(n: usize, visibility_timeout: u32) -> Arc<EmbeddedBroker> {
+    let broker = Arc::new(EmbeddedBroker::new(
+        Broker::in_memory(Arc::new(evilent_broker::SystemClock)).unwrap(),
+    ));
+    broker
+        .create_queue(
+            "q",
+            &QueueAttributes {
+                visibility_timeout,
+                ..QueueAttributes::default()
+            },
+        )
+        .await
+        .unwrap();
+    for i in 0..n {
+        broker
+            .send("q", &SendRequest::new(format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    broker
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_finishes_the_batch_received_ahead_when_stopped() {
+    let broker = queue_with(20, 30).await;
+    let handler = recorder(None, Duration::from_millis(300));
+    let consumer = Consumer::new(
+        "ahead",
+        broker.clone(),
+        "q",
+        handler.clone(),
+        ConsumerConfig::default(),
+    );
+    // Stop while the first batch is in its handlers: the second batch has
+    // already been received ahead, and must be handled too, not stranded
+    // in flight until its visibility timeout.
+    consumer
+        .run(tokio::time::sleep(Duration::from_millis(100)))
+        .await;
+    let mut seen = handler.seen.lock().unwrap().clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 20, "both batches handled: {seen:?}");
+    assert_eq!(broker.counts("q").await.unwrap(), Default::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_received_ahead_keeps_its_lease_while_it_waits() {
+    // Visibility 1 s; a batch takes 700 ms to handle. The second batch is
+    // received ahead at once and waits 700 ms before its handlers start:
+    // its heartbeat must count from its receipt, or its lease runs out
+    // at 1 s while it is handled and it is delivered twice.
+    let broker = queue_with(20, 1).await;
+    let handler = recorder(None, Duration::from_millis(700));
+    let consumer = Consumer::new(
+        "lease",
+        broker.clone(),
+        "q",
+        handler.clone(),
+        ConsumerConfig {
+            // The long poll out while the second batch is handled spans
+            // the moment its lease would run out.
+            wait: Duration::from_secs(2),
+            ..ConsumerConfig::default()
+        },
+    );
+    let done = {
+        let handler = handler.clone();
+        async move {
+            while handler.seen.lock().unwrap().len() < 20 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    consumer.run(done).await;
+    // Anything delivered twice would come back within the next second.
+    let stats = consumer.stats();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(consumer.step().await.unwrap().received, 0);
+    assert_eq!(handler.seen.lock().unwrap().len(), 20);
+    assert_eq!(stats.received.load(Ordering::Relaxed), 20);
+    assert!(stats.heartbeats.load(Ordering::Relaxed) >= 10);
+    assert_eq!(broker.counts("q").await.unwrap(), Default::default());
+}

@@ -2,17 +2,20 @@
 //! moto once by evilent's consumer and once by bbc's `sqs-consumer` (npm),
 //! each doing the same trivial work (counting), and the ratios.
 //!
-//! Both sides get a fresh queue that a feeder keeps shallow (20 to 60
-//! messages: moto's receive slows down as queues deepen, from ~15 ms at 20
-//! messages to ~300 ms at 2,000) until N messages went through, and use
-//! their libraries' usual settings: batches of 10 and long polling. API
-//! requests are counted in each side's SDK (the feeder's are not). The Node side lives in `bench/sqs-consumer/` and is
-//! installed with npm on first use.
+//! Both sides get a fresh queue that a feeder keeps shallow (at most 40
+//! messages sent and not yet handled: every moto call slows down as a
+//! queue deepens, a receive of 10 from ~15 ms at 10 messages to ~300 ms at
+//! 200) until N messages went through, and use their libraries' usual
+//! settings: batches of 10 and long polling. The feeder follows each
+//! consumer's own count of handled messages (the Node side prints it), so
+//! it adds nothing to moto's load but its sends, the same for both. API
+//! requests are counted in each side's SDK (the feeder's are not). The
+//! Node side lives in `bench/sqs-consumer/` and is installed with npm on
+//! first use.
 
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -21,6 +24,8 @@ use evilent_broker::{BatchEntry, Message, QueueAttributes, SendRequest};
 use evilent_messaging::{
     Consumer, ConsumerConfig, Handled, HandlerError, MessageHandler, QueuePort,
 };
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::watch;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,41 +44,50 @@ pub struct Args {
     json: bool,
 }
 
-struct Count(AtomicU64);
+/// The trivial work both sides do: count the message.
+struct Count(watch::Sender<u64>);
 
 #[async_trait::async_trait]
 impl MessageHandler for Count {
     async fn handle(&self, _: &Message) -> Result<Handled, HandlerError> {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0.send_modify(|n| *n += 1);
         Ok(Handled::Applied)
     }
 }
 
-/// Sends `n` messages to `queue`, keeping it shallow: tops it up to about
-/// 60 whenever fewer than 20 are visible (looking every 25 ms).
-async fn feed(sqs: Arc<SqsBroker>, queue: String, n: usize) -> anyhow::Result<()> {
+/// Messages sent but not yet handled (visible or in flight) that the feeder allows.
+const OUTSTANDING: usize = 40;
+
+/// Sends `n` messages to `queue` in batches of 10, keeping it shallow: at
+/// most [`OUTSTANDING`] messages sent and not yet handled. It follows the
+/// consumer's own count (`handled`) rather than asking the queue, so the
+/// feeder adds no requests of its own beyond the sends.
+async fn feed(
+    sqs: Arc<SqsBroker>,
+    queue: String,
+    n: usize,
+    mut handled: watch::Receiver<u64>,
+) -> anyhow::Result<()> {
     let mut sent = 0;
     while sent < n {
-        if sqs.counts(&queue).await?.visible >= 20 {
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        let done = usize::try_from(*handled.borrow_and_update()).unwrap_or(usize::MAX);
+        if sent.saturating_sub(done) + 10 > OUTSTANDING {
+            if handled.changed().await.is_err() {
+                bail!("the consumer stopped after {done} of {n} messages");
+            }
             continue;
         }
-        for _ in 0..4 {
-            let k = (n - sent).min(10);
-            if k == 0 {
-                break;
-            }
-            let entries: Vec<_> = (sent..sent + k)
-                .map(|i| BatchEntry {
-                    id: (i - sent).to_string(),
-                    entry: SendRequest::new(format!("{{\"n\":{i}}}")),
-                })
-                .collect();
-            for r in sqs.send_batch(&queue, &entries).await? {
-                r.result?;
-            }
-            sent += k;
+        let k = (n - sent).min(10);
+        let entries: Vec<_> = (sent..sent + k)
+            .map(|i| BatchEntry {
+                id: (i - sent).to_string(),
+                entry: SendRequest::new(format!("{{\"n\":{i}}}")),
+            })
+            .collect();
+        for r in sqs.send_batch(&queue, &entries).await? {
+            r.result?;
         }
+        sent += k;
     }
     Ok(())
 }
@@ -116,28 +130,32 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let ours = format!("side-evilent-{tag}");
     sqs.create_queue(&ours, &QueueAttributes::default()).await?;
-    let counter = Arc::new(Count(AtomicU64::new(0)));
+    let (handled_tx, handled) = watch::channel(0u64);
     let consumer = Consumer::new(
         "bench",
         sqs.clone(),
         ours.clone(),
-        counter.clone(),
+        Arc::new(Count(handled_tx)),
         ConsumerConfig {
             wait: Duration::from_secs(1),
             ..ConsumerConfig::default()
         },
     );
     let before = sqs.requests.messaging_total();
+    let feeding = tokio::spawn(feed(feeder.clone(), ours.clone(), n, handled.clone()));
     let t0 = Instant::now();
-    let feeding = tokio::spawn(feed(feeder.clone(), ours.clone(), n));
-    while counter.0.load(Ordering::Relaxed) < n as u64 {
-        consumer.step_with_wait(Duration::from_secs(1)).await?;
-        anyhow::ensure!(
-            t0.elapsed() < Duration::from_secs(600),
-            "evilent's side did not finish"
-        );
-    }
-    let ours_secs = t0.elapsed().as_secs_f64();
+    let ours_secs = Arc::new(std::sync::Mutex::new(f64::NAN));
+    let all_handled = {
+        let (mut handled, ours_secs) = (handled.clone(), ours_secs.clone());
+        async move {
+            let _ = handled.wait_for(|k| *k >= n as u64).await;
+            *ours_secs.lock().unwrap_or_else(PoisonError::into_inner) = t0.elapsed().as_secs_f64();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(600), consumer.run(all_handled))
+        .await
+        .context("evilent's side did not finish in 10 minutes")?;
+    let ours_secs = *ours_secs.lock().unwrap_or_else(PoisonError::into_inner);
     let ours_requests = sqs.requests.messaging_total() - before;
     feeding.await??;
 
@@ -156,22 +174,44 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .create_queue(&theirs, &QueueAttributes::default())
         .await?;
     let url = feeder.queue_url(&theirs).await?;
-    let node = tokio::process::Command::new("node")
+    let mut node = tokio::process::Command::new("node")
         .arg(dir.join("consume.mjs"))
         .env("QUEUE_URL", &url)
         .env("MESSAGES", n.to_string())
         .env("EVILENT_SQS_ENDPOINT", &args.endpoint)
-        .output();
-    let (out, fed) = tokio::join!(node, feed(feeder.clone(), theirs.clone(), n));
-    fed?;
-    let out = out.context("running node")?;
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("running node")?;
+    let stdout = node.stdout.take().context("node's stdout")?;
+    // consume.mjs prints its count after every message, then one JSON line.
+    let (handled_tx, handled) = watch::channel(0u64);
+    let reading = async move {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(line) = lines.next_line().await? {
+            match line.trim().parse::<u64>() {
+                Ok(k) => {
+                    handled_tx.send_replace(k);
+                }
+                Err(_) => return Ok(serde_json::from_str::<serde_json::Value>(&line)?),
+            }
+        }
+        bail!("sqs-consumer ended without a result")
+    };
+    let (line, fed) = tokio::time::timeout(Duration::from_secs(600), async {
+        tokio::join!(reading, feed(feeder.clone(), theirs.clone(), n, handled))
+    })
+    .await
+    .context("sqs-consumer's side did not finish in 10 minutes")?;
+    let out = node.wait_with_output().await.context("running node")?;
     anyhow::ensure!(
         out.status.success(),
         "sqs-consumer failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let line: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("sqs-consumer's output")?;
+    fed?;
+    let line = line.context("sqs-consumer's output")?;
     let their_secs = line["seconds"].as_f64().unwrap_or(f64::NAN);
     let their_requests = line["requests"].as_f64().unwrap_or(f64::NAN);
 
