@@ -98,6 +98,28 @@ async fn bad_tokens_are_refused_with_401() {
     app.system.stop().await;
 }
 
+/// Validated tokens are remembered (no RSA check per request), but never
+/// past their `exp`: one accepted at the edge of the clock-skew allowance is
+/// refused a moment later, from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_token_is_refused_once_it_expires() {
+    let app = spawn_app().await;
+    app.create_user("alice").await;
+    let issuer = &app.system.issuer;
+    // exp 4 s ago: still within the 5 s leeway, so accepted (and remembered).
+    let token = issuer.sign(&claims(issuer.issuer(), "alice", -4));
+    let url = app.users("/user/alice");
+    let (status, body) = app.call(Method::GET, &url, Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = app.call(Method::GET, &url, Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK, "the remembered token, again");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, problem) = app.call(Method::GET, &url, Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    assert_eq!(problem["detail"], "token expired");
+    app.system.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_owner_or_an_admin_writes() {
     let app = spawn_app().await;

@@ -38,8 +38,15 @@ pub fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A service's store, outbox and inbox share one connection and use a few
+    // dozen distinct statements; rusqlite keeps 16 prepared by default, and
+    // re-preparing an evicted one costs more than running it.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
 
 pub(crate) const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS queues (

@@ -5,17 +5,58 @@
 //! and its consumers share one [`SqliteDb`]. Access is a closure run under a
 //! mutex, for the reasons given in `evilent_broker::engine`: SQLite has one
 //! writer, and these transactions take microseconds.
+//!
+//! # Group commit
+//!
+//! What a commit costs is mostly the pages it writes to the WAL: every
+//! b-tree page the transaction touched, in full, whatever the size of the
+//! change. Thirty requests that each insert a product and its outbox row
+//! write the same few leaf pages thirty times over. [`SqliteDb::write`]
+//! therefore commits writes that arrive together as one transaction:
+//! - a caller queues its closure and, if no other caller is committing,
+//!   becomes the *leader*: it runs every queued closure, each in its own
+//!   savepoint, commits once, and hands each caller its result;
+//! - a caller that arrives while a leader is busy just waits (without
+//!   blocking its thread) and is picked up by the leader's next round;
+//! - a closure that fails rolls back to its savepoint: its own changes go,
+//!   the others' stay; if the commit itself fails, every caller of that
+//!   round gets the error and nothing of the round is kept.
+//!
+//! A caller gets its answer only after the commit that holds its change,
+//! so an accepted write is as durable as with a transaction of its own.
+//! Alone (no other write in flight) a write is committed at once, by its
+//! own caller: the grouping adds no wait, it only forms under load.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use evilent_broker::{Durability, open_sqlite};
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior, ffi};
+use tokio::sync::oneshot;
+
+/// Most writes committed in one transaction.
+const MAX_GROUP: usize = 64;
+
+/// A queued write: runs in its savepoint and says whether to keep it; the
+/// returned [`Finish`] hands the caller its result once the commit is known.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+type Finish = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    /// A caller is running the queued writes.
+    leading: bool,
+}
 
 /// A SQLite connection shared by a service's parts. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteDb {
     conn: Arc<Mutex<Connection>>,
+    queue: Arc<Mutex<Queue>>,
+    /// Transactions committed by [`SqliteDb::write`].
+    commits: Arc<AtomicU64>,
 }
 
 impl SqliteDb {
@@ -36,17 +77,136 @@ impl SqliteDb {
         crate::inbox::migrate(&conn)?;
         Ok(SqliteDb {
             conn: Arc::new(Mutex::new(conn)),
+            queue: Arc::default(),
+            commits: Arc::default(),
         })
     }
 
-    /// Runs `f` with the connection.
+    /// Runs `f` with the connection: reads, and writes that manage their
+    /// own transaction (tests, tools). A service's writes go through
+    /// [`SqliteDb::write`].
     pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut conn)
+        f(&mut lock(&self.conn))
     }
+
+    /// Runs `f` inside a transaction and returns its result once that
+    /// transaction has committed; an `Err` from `f` undoes what `f` did and
+    /// nothing else. Writes that arrive together share one commit (see the
+    /// module docs). `f` must not begin or end transactions itself.
+    pub async fn write<T, F>(&self, f: F) -> rusqlite::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let out = f(conn);
+            let keep = out.is_ok();
+            let finish: Finish = Box::new(move |commit_failed| {
+                let _ = tx.send(match (out, commit_failed) {
+                    (Ok(_), Some(e)) => Err(copy_error(e)),
+                    (out, _) => out,
+                });
+            });
+            (keep, finish)
+        });
+        let lead = {
+            let mut queue = lock(&self.queue);
+            queue.jobs.push(job);
+            !std::mem::replace(&mut queue.leading, true)
+        };
+        if lead {
+            self.lead();
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(rusqlite::Error::SqliteFailure(
+                ffi::Error::new(ffi::SQLITE_ABORT),
+                Some(
+                    "the write was abandoned: its group's transaction failed before it ran".into(),
+                ),
+            ))
+        })
+    }
+
+    /// Runs queued writes, a round per commit, until none is left. Runs
+    /// without awaiting, so it cannot be cancelled halfway.
+    fn lead(&self) {
+        // If a write panics, the next caller must be able to lead.
+        struct Leading<'a>(&'a Mutex<Queue>);
+        impl Drop for Leading<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    lock(self.0).leading = false;
+                }
+            }
+        }
+        let _leading = Leading(&self.queue);
+        loop {
+            let round: Vec<Job> = {
+                let mut queue = lock(&self.queue);
+                if queue.jobs.is_empty() {
+                    queue.leading = false;
+                    return;
+                }
+                let n = queue.jobs.len().min(MAX_GROUP);
+                queue.jobs.drain(..n).collect()
+            };
+            if commit_round(&mut lock(&self.conn), round) {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// How many transactions [`SqliteDb::write`] has committed (fewer than
+    /// the writes when they were grouped).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+}
+
+/// One transaction for `round`: each write in a savepoint, one commit, then
+/// every caller told the outcome. A write that never ran (the transaction
+/// could not begin) is dropped, and its caller told it was abandoned.
+/// Returns whether the round committed.
+fn commit_round(conn: &mut Connection, round: Vec<Job>) -> bool {
+    let mut finishes = Vec::with_capacity(round.len());
+    let outcome = (|| {
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for job in round {
+            let savepoint = tx.savepoint()?;
+            let (keep, finish) = job(&savepoint);
+            finishes.push(finish);
+            if keep {
+                savepoint.commit()?;
+            }
+        }
+        tx.commit()
+    })();
+    let failed = outcome.err();
+    if let Some(e) = &failed {
+        tracing::error!(error = %e, writes = finishes.len(), "group commit failed");
+    }
+    for finish in finishes {
+        finish(failed.as_ref());
+    }
+    failed.is_none()
+}
+
+/// The commit error for each caller of a failed round.
+fn copy_error(e: &rusqlite::Error) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            rusqlite::Error::SqliteFailure(*code, message.clone())
+        }
+        other => rusqlite::Error::SqliteFailure(
+            ffi::Error::new(ffi::SQLITE_ERROR),
+            Some(format!("commit failed: {other}")),
+        ),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Reads a time stored as RFC 3339 text (as evilent's SQLite stores write them).

@@ -7,6 +7,13 @@
 //! must carry our `client_id`, an id token our client id as `aud`.
 //! Anything else (`alg: none`, HS256, another key, an expired token) is 401.
 //!
+//! A token that passed is remembered (by its SHA-256) until it expires:
+//! a client sends the same token on every request for an hour, and the RSA
+//! check costs tens of microseconds where the lookup costs well under one.
+//! Only tokens that passed every check are remembered, and a remembered one
+//! is still refused once past its `exp`. As with any JWT, a token stays
+//! good until it expires even if its signing key is rotated out of the JWKS.
+//!
 //! [`DevIssuer`] is what `evilent up` runs instead of Cognito: an RS256 key
 //! kept in the data directory, a JWKS endpoint, and tokens shaped like
 //! Cognito's access tokens (`cognito:groups` carries `admin`). Dev tokens
@@ -40,6 +47,10 @@ pub const DEV_CLIENT_ID: &str = "evilent-dev";
 pub const ADMIN_GROUP: &str = "admin";
 /// How often an unknown `kid` may trigger a JWKS refetch.
 const JWKS_REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(5);
+/// Seconds of clock skew allowed on `exp` and `nbf`.
+const LEEWAY_SECONDS: u64 = 5;
+/// Most validated tokens remembered; the memory is emptied when full.
+const VERIFIED_MAX: usize = 4096;
 
 /// Who is calling, once the token is validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +110,7 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    exp: i64,
     #[serde(default)]
     token_use: Option<String>,
     #[serde(default)]
@@ -119,6 +131,8 @@ pub struct JwtValidator {
     http: reqwest::Client,
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Tokens that passed, by SHA-256: their principal and `exp`.
+    verified: std::sync::Mutex<HashMap<[u8; 32], (Principal, i64)>>,
 }
 
 fn unauthorized(m: &str) -> ApiError {
@@ -139,6 +153,7 @@ impl JwtValidator {
                 .unwrap_or_default(),
             keys: RwLock::new(HashMap::new()),
             last_fetch: tokio::sync::Mutex::new(None),
+            verified: std::sync::Mutex::default(),
         }
     }
 
@@ -193,6 +208,41 @@ impl JwtValidator {
 
     /// Validates `token` and returns its principal.
     pub async fn validate(&self, token: &str) -> Result<Principal, ApiError> {
+        let digest: [u8; 32] =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+                .as_ref()
+                .try_into()
+                .map_err(|_| ApiError::internal("SHA-256 digest of unexpected length"))?;
+        let now = chrono::Utc::now().timestamp();
+        let leeway = i64::try_from(LEEWAY_SECONDS).unwrap_or(0);
+        {
+            let mut verified = self
+                .verified
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match verified.get(&digest) {
+                Some((principal, exp)) if now <= exp + leeway => return Ok(principal.clone()),
+                Some(_) => {
+                    verified.remove(&digest);
+                    return Err(unauthorized("token expired"));
+                }
+                None => {}
+            }
+        }
+        let (principal, exp) = self.check(token).await?;
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_MAX {
+            verified.clear();
+        }
+        verified.insert(digest, (principal.clone(), exp));
+        Ok(principal)
+    }
+
+    /// Every check of a token, with the RSA signature.
+    async fn check(&self, token: &str) -> Result<(Principal, i64), ApiError> {
         let header = decode_header(token).map_err(|_| unauthorized("malformed token"))?;
         if header.alg != Algorithm::RS256 {
             return Err(unauthorized("tokens must be signed with RS256"));
@@ -204,7 +254,7 @@ impl JwtValidator {
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.validate_aud = false; // checked below, by token_use
         validation.validate_nbf = true;
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECONDS;
         let data = decode::<Claims>(token, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             unauthorized(match e.kind() {
@@ -231,11 +281,12 @@ impl JwtValidator {
         if !client_ok {
             return Err(unauthorized("token issued to another client"));
         }
-        Ok(Principal {
+        let principal = Principal {
             sub: c.sub,
             email: c.email,
             groups: c.groups,
-        })
+        };
+        Ok((principal, c.exp))
     }
 }
 

@@ -130,19 +130,18 @@ impl OutboxStore for SqliteOutbox {
     }
 
     async fn mark_published(&self, ids: &[i64]) -> Result<(), OutboxError> {
+        let ids = ids.to_vec();
         self.db
-            .with(|conn| {
-                let tx = conn.transaction()?;
-                {
-                    let mut stmt =
-                        tx.prepare_cached("UPDATE outbox SET published_at = ?2 WHERE id = ?1")?;
-                    let now = now_ms();
-                    for id in ids {
-                        stmt.execute(params![id, now])?;
-                    }
+            .write(move |tx| {
+                let mut stmt =
+                    tx.prepare_cached("UPDATE outbox SET published_at = ?2 WHERE id = ?1")?;
+                let now = now_ms();
+                for id in ids {
+                    stmt.execute(params![id, now])?;
                 }
-                tx.commit()
+                Ok(())
             })
+            .await
             .map_err(err)
     }
 
@@ -153,19 +152,18 @@ impl OutboxStore for SqliteOutbox {
         retry_in: Duration,
     ) -> Result<(), OutboxError> {
         let next = now_ms() + i64::try_from(retry_in.as_millis()).unwrap_or(i64::MAX / 2);
+        let (ids, error) = (ids.to_vec(), error.to_owned());
         self.db
-            .with(|conn| {
-                let tx = conn.transaction()?;
-                {
-                    let mut stmt = tx.prepare_cached(
-                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
-                    )?;
-                    for id in ids {
-                        stmt.execute(params![id, next, error])?;
-                    }
+            .write(move |tx| {
+                let mut stmt = tx.prepare_cached(
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+                )?;
+                for id in ids {
+                    stmt.execute(params![id, next, error])?;
                 }
-                tx.commit()
+                Ok(())
             })
+            .await
             .map_err(err)
     }
 

@@ -144,30 +144,30 @@ impl SqliteProductStore {
 #[async_trait]
 impl ProductStore for SqliteProductStore {
     async fn create(&self, p: &Product, events: &[Envelope]) -> Result<(), StoreError> {
+        let (p, events, wrote_events) = (p.clone(), events.to_vec(), !events.is_empty());
         self.db
-            .with(|conn| {
-                let tx = conn.transaction()?;
-                tx.execute(
-                    &format!("INSERT INTO products ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-                    params![
-                        p.id,
-                        p.user_id,
-                        p.name,
-                        p.description,
-                        p.price.minor(),
-                        p.category_id,
-                        p.stock,
-                        p.is_active,
-                        p.created_at.to_rfc3339(),
-                        p.updated_at.to_rfc3339(),
-                        p.version
-                    ],
-                )?;
-                append_all(&tx, events)?;
-                tx.commit()
+            .write(move |tx| {
+                tx.prepare_cached(&format!(
+                    "INSERT INTO products ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ))?
+                .execute(params![
+                    p.id,
+                    p.user_id,
+                    p.name,
+                    p.description,
+                    p.price.minor(),
+                    p.category_id,
+                    p.stock,
+                    p.is_active,
+                    p.created_at.to_rfc3339(),
+                    p.updated_at.to_rfc3339(),
+                    p.version
+                ])?;
+                append_all(tx, &events)
             })
+            .await
             .map_err(backend)?;
-        self.committed(!events.is_empty());
+        self.committed(wrote_events);
         Ok(())
     }
 
@@ -215,46 +215,47 @@ impl ProductStore for SqliteProductStore {
     }
 
     async fn update(&self, p: &Product, events: &[Envelope]) -> Result<(), StoreError> {
+        let (p, events, wrote_events) = (p.clone(), events.to_vec(), !events.is_empty());
         let saved = self
             .db
-            .with(|conn| -> rusqlite::Result<bool> {
-                let tx = conn.transaction()?;
-                if !save(&tx, p)? {
+            .write(move |tx| -> rusqlite::Result<bool> {
+                if !save(tx, &p)? {
                     return Ok(false);
                 }
-                append_all(&tx, events)?;
-                tx.commit()?;
+                append_all(tx, &events)?;
                 Ok(true)
             })
+            .await
             .map_err(backend)?;
         if !saved {
             return Err(StoreError::Concurrent);
         }
-        self.committed(!events.is_empty());
+        self.committed(wrote_events);
         Ok(())
     }
 
     async fn delete(&self, p: &Product, events: &[Envelope]) -> Result<(), StoreError> {
+        let (id, version) = (p.id.clone(), p.version);
+        let (events, wrote_events) = (events.to_vec(), !events.is_empty());
         let deleted = self
             .db
-            .with(|conn| -> rusqlite::Result<bool> {
-                let tx = conn.transaction()?;
-                if tx.execute(
-                    "DELETE FROM products WHERE id = ?1 AND version = ?2",
-                    params![p.id, p.version],
-                )? == 0
+            .write(move |tx| -> rusqlite::Result<bool> {
+                if tx
+                    .prepare_cached("DELETE FROM products WHERE id = ?1 AND version = ?2")?
+                    .execute(params![id, version])?
+                    == 0
                 {
                     return Ok(false);
                 }
-                append_all(&tx, events)?;
-                tx.commit()?;
+                append_all(tx, &events)?;
                 Ok(true)
             })
+            .await
             .map_err(backend)?;
         if !deleted {
             return Err(StoreError::Concurrent);
         }
-        self.committed(!events.is_empty());
+        self.committed(wrote_events);
         Ok(())
     }
 
@@ -270,14 +271,15 @@ impl ProductStore for SqliteProductStore {
         event: &Envelope,
         d: &SellerDetails,
     ) -> Result<Handled, StoreError> {
+        let (consumer, d) = (consumer.to_owned(), d.clone());
+        let (event, event_id) = (event.clone(), event.meta.event_id);
         self.db
-            .with(|conn| -> rusqlite::Result<Handled> {
-                let tx = conn.transaction()?;
-                if !inbox::claim(&tx, consumer, &event.meta.event_id)? {
+            .write(move |tx| -> rusqlite::Result<Handled> {
+                if !inbox::claim(tx, &consumer, &event_id)? {
                     return Ok(Handled::Duplicate);
                 }
-                let stored = read_seller(&tx, &d.user_id)?;
-                if stale(event, stored.as_ref()) {
+                let stored = read_seller(tx, &d.user_id)?;
+                if stale(&event, stored.as_ref()) {
                     // A deletion that overtook the creation left a tombstone
                     // without details: an older event may still fill them in,
                     // never change what is newer.
@@ -285,7 +287,6 @@ impl ProductStore for SqliteProductStore {
                         "UPDATE sellers SET email = ?2, first_name = ?3, last_name = ?4 WHERE user_id = ?1 AND email = ''",
                         params![d.user_id, d.email, d.first_name, d.last_name],
                     )?;
-                    tx.commit()?;
                     return Ok(if filled == 1 {
                         Handled::Applied
                     } else {
@@ -304,9 +305,9 @@ impl ProductStore for SqliteProductStore {
                         last_name = excluded.last_name, version = excluded.version, updated_at = excluded.updated_at",
                     params![d.user_id, d.email, d.first_name, d.last_name, active, version, Utc::now().to_rfc3339()],
                 )?;
-                tx.commit()?;
                 Ok(Handled::Applied)
             })
+            .await
             .map_err(backend)
     }
 

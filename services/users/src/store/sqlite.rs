@@ -95,12 +95,15 @@ impl SqliteUserStore {
 #[async_trait]
 impl UserStore for SqliteUserStore {
     async fn create(&self, user: &User, events: &[Envelope]) -> Result<(), StoreError> {
-        let result = self.db.with(|conn| {
-            let tx = conn.transaction()?;
-            tx.execute(
-                "INSERT INTO users (id, email, first_name, last_name, created_at, updated_at, deleted_at, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
-                params![
+        let (user, events) = (user.clone(), events.to_vec());
+        let result = self
+            .db
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "INSERT INTO users (id, email, first_name, last_name, created_at, updated_at, deleted_at, version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
+                )?
+                .execute(params![
                     user.id,
                     user.email.as_str(),
                     user.first_name.as_str(),
@@ -108,11 +111,10 @@ impl UserStore for SqliteUserStore {
                     user.created_at.to_rfc3339(),
                     user.updated_at.to_rfc3339(),
                     user.version
-                ],
-            )?;
-            append_all(&tx, events)?;
-            tx.commit()
-        });
+                ])?;
+                append_all(tx, &events)
+            })
+            .await;
         match result {
             Ok(()) => {
                 self.outbox_waker.notify_one();
@@ -139,30 +141,33 @@ impl UserStore for SqliteUserStore {
     }
 
     async fn update(&self, user: &User, events: &[Envelope]) -> Result<(), StoreError> {
-        let result = self.db.with(|conn| {
-            let tx = conn.transaction()?;
-            let n = tx.execute(
-                "UPDATE users SET email = ?2, first_name = ?3, last_name = ?4, updated_at = ?5,
-                                  deleted_at = ?6, version = ?7
-                 WHERE id = ?1 AND version = ?8",
-                params![
-                    user.id,
-                    user.email.as_str(),
-                    user.first_name.as_str(),
-                    user.last_name.as_str(),
-                    user.updated_at.to_rfc3339(),
-                    user.deleted_at.map(|t| t.to_rfc3339()),
-                    user.version,
-                    user.version - 1
-                ],
-            )?;
-            if n == 0 {
-                return Ok(false);
-            }
-            append_all(&tx, events)?;
-            tx.commit()?;
-            Ok(true)
-        });
+        let (user, events) = (user.clone(), events.to_vec());
+        let result = self
+            .db
+            .write(move |tx| {
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE users SET email = ?2, first_name = ?3, last_name = ?4, updated_at = ?5,
+                                          deleted_at = ?6, version = ?7
+                         WHERE id = ?1 AND version = ?8",
+                    )?
+                    .execute(params![
+                        user.id,
+                        user.email.as_str(),
+                        user.first_name.as_str(),
+                        user.last_name.as_str(),
+                        user.updated_at.to_rfc3339(),
+                        user.deleted_at.map(|t| t.to_rfc3339()),
+                        user.version,
+                        user.version - 1
+                    ])?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                append_all(tx, &events)?;
+                Ok(true)
+            })
+            .await;
         match result {
             Ok(true) => {
                 self.outbox_waker.notify_one();
@@ -206,26 +211,28 @@ impl UserStore for SqliteUserStore {
         event: &Envelope,
         change: &ProductChange,
     ) -> Result<Handled, StoreError> {
+        let (consumer, change) = (consumer.to_owned(), change.clone());
+        let (event_id, event_at) = (event.meta.event_id, event.meta.timestamp);
         self.db
-            .with(|conn| -> rusqlite::Result<Handled> {
-                let tx = conn.transaction()?;
-                if !inbox::claim(&tx, consumer, &event.meta.event_id)? {
+            .write(move |tx| -> rusqlite::Result<Handled> {
+                if !inbox::claim(tx, &consumer, &event_id)? {
                     return Ok(Handled::Duplicate);
                 }
                 let (product_id, user_id, new_state) = change.parts();
                 let state: Option<String> = tx
-                    .query_row("SELECT state FROM user_products WHERE product_id = ?1", [product_id], |r| r.get(0))
+                    .prepare_cached("SELECT state FROM user_products WHERE product_id = ?1")?
+                    .query_row([product_id], |r| r.get(0))
                     .optional()?;
                 let c = CountChange::of(new_state, state.as_deref());
                 if let Some(record) = c.record {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO user_products (product_id, user_id, state) VALUES (?1, ?2, ?3)
                          ON CONFLICT(product_id) DO UPDATE SET state = excluded.state",
-                        params![product_id, user_id, record],
-                    )?;
+                    )?
+                    .execute(params![product_id, user_id, record])?;
                 }
-                let at = event.meta.timestamp.unwrap_or_else(Utc::now).to_rfc3339();
-                tx.execute(
+                let at = event_at.unwrap_or_else(Utc::now).to_rfc3339();
+                tx.prepare_cached(
                     "INSERT INTO user_stats (user_id, product_count, products_created, products_deleted, last_event_at, last_applied_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT(user_id) DO UPDATE SET
@@ -234,11 +241,11 @@ impl UserStore for SqliteUserStore {
                         products_deleted = products_deleted + excluded.products_deleted,
                         last_event_at = excluded.last_event_at,
                         last_applied_at = excluded.last_applied_at",
-                    params![user_id, c.delta, c.created, c.deleted, at, Utc::now().to_rfc3339()],
-                )?;
-                tx.commit()?;
+                )?
+                .execute(params![user_id, c.delta, c.created, c.deleted, at, Utc::now().to_rfc3339()])?;
                 Ok(if c.applied() { Handled::Applied } else { Handled::Ignored("already reflected in the statistics".into()) })
             })
+            .await
             .map_err(backend)
     }
 

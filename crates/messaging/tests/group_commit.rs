@@ -1,0 +1,119 @@
+//! `SqliteDb::write`: writes that arrive together share one commit, each
+//! caller gets its own result only after that commit, and one failing
+//! write takes nothing of the others with it.
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use evilent_messaging::SqliteDb;
+
+fn db() -> SqliteDb {
+    let db = SqliteDb::in_memory().expect("in-memory db");
+    db.with(|c| c.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"))
+        .expect("table");
+    db
+}
+
+fn count(db: &SqliteDb) -> i64 {
+    db.with(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)))
+        .expect("count")
+}
+
+/// Holds the connection from another thread until `release` is passed, so
+/// that writers queue up behind it as they would behind a busy commit.
+fn hold(db: &SqliteDb) -> (Arc<Barrier>, std::thread::JoinHandle<()>) {
+    let (held, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    let thread = {
+        let (db, held, release) = (db.clone(), held.clone(), release.clone());
+        std::thread::spawn(move || {
+            db.with(|_| {
+                held.wait();
+                release.wait();
+            });
+        })
+    };
+    held.wait();
+    (release, thread)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_that_arrive_together_share_a_commit() {
+    let db = db();
+    let (release, holder) = hold(&db);
+    let writers: Vec<_> = (0..20)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |tx| {
+                    tx.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", (format!("k{i}"), i))
+                })
+                .await
+            })
+        })
+        .collect();
+    // Let every writer queue; the first to arrive waits on the held connection.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release.wait();
+    holder.join().expect("holder");
+    for w in writers {
+        assert_eq!(w.await.expect("task").expect("write"), 1);
+    }
+    assert_eq!(count(&db), 20);
+    assert!(
+        db.commits() <= 2,
+        "20 queued writes took {} commits",
+        db.commits()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_write_undoes_only_itself() {
+    let db = db();
+    db.write(|tx| tx.execute("INSERT INTO t (k, v) VALUES ('taken', 0)", []))
+        .await
+        .expect("seed row");
+    let (release, holder) = hold(&db);
+    let spawn = |key: &'static str| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.write(move |tx| {
+                // Two statements: the first succeeds, the second may fail.
+                tx.execute("INSERT INTO t (k, v) VALUES (?1 || '-side', 1)", [key])?;
+                tx.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [key])
+            })
+            .await
+        })
+    };
+    let before = spawn("a");
+    let failing = spawn("taken");
+    let after = spawn("b");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release.wait();
+    holder.join().expect("holder");
+    assert!(before.await.expect("task").is_ok());
+    let err = failing.await.expect("task").expect_err("duplicate key");
+    assert!(err.to_string().contains("UNIQUE"), "{err}");
+    assert!(after.await.expect("task").is_ok());
+    let keys: Vec<String> = db
+        .with(|c| {
+            c.prepare("SELECT k FROM t ORDER BY k")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .expect("keys");
+    // The failed write's first insert is gone with it; the others are whole.
+    assert_eq!(keys, ["a", "a-side", "b", "b-side", "taken"]);
+}
+
+#[tokio::test]
+async fn a_lone_write_commits_at_once() {
+    let db = db();
+    let n = db
+        .write(|tx| tx.execute("INSERT INTO t (k, v) VALUES ('x', 1)", []))
+        .await
+        .expect("write");
+    assert_eq!(n, 1);
+    assert_eq!(db.commits(), 1);
+    // Visible to a plain read the moment write() returned.
+    assert_eq!(count(&db), 1);
+}
