@@ -15,6 +15,7 @@
 //! | `EVILENT_ISSUER_URL` | the token issuer services trust | `http://127.0.0.1:8080` |
 //! | `EVILENT_CLIENT_ID` | the client id tokens must carry | `evilent-dev` |
 //! | `EVILENT_PRODUCTS_URL` | where user-service finds product-service | `http://127.0.0.1:8082` |
+//! | `EVILENT_WORKER_THREADS` | runtime threads (read in `main.rs`; SQLite calls hold a thread for microseconds, so more threads than cores) | 4 per core |
 //! | `EVILENT_VISIBILITY_TIMEOUT` | seconds a worker holds a received message (overrides the queue's) | the queue's |
 
 use std::path::PathBuf;

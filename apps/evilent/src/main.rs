@@ -87,10 +87,29 @@ enum BenchCommand {
     SqsConsumer(cmd::sidebyside::Args),
 }
 
+/// Threads of the runtime: `EVILENT_WORKER_THREADS`, else four per core.
+///
+/// evilent's SQLite work runs on these threads and holds them for
+/// microseconds at a time (a mutex, a commit). With one thread per core, a
+/// thread waiting on SQLite leaves its core idle while requests queue;
+/// a few threads per core keep the cores busy. Measured with `evilent up`
+/// on 2 cores, products created and counted per second: 2 threads 4,300,
+/// 4 threads 7,700, 8 threads 8,700, 16 threads 9,200.
+fn worker_threads() -> anyhow::Result<usize> {
+    match std::env::var("EVILENT_WORKER_THREADS") {
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => anyhow::bail!("EVILENT_WORKER_THREADS={v:?}: a number of threads, 1 or more"),
+        },
+        Err(_) => Ok(4 * std::thread::available_parallelism().map_or(1, usize::from)),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cmd::init_tracing(matches!(cli.command, Command::Up(_)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads()?)
         .enable_all()
         .build()?;
     runtime.block_on(async move {
