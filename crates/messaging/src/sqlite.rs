@@ -15,7 +15,9 @@
 //! therefore commits writes that arrive together as one transaction:
 //! - a caller queues its closure and, if no other caller is committing,
 //!   becomes the *leader*: it runs every queued closure, each in its own
-//!   savepoint, commits once, and hands each caller its result;
+//!   savepoint, commits once, and hands each caller its result; if more
+//!   writes queued meanwhile, a thread of the blocking pool leads on, so
+//!   no caller waits on more than one round of others' writes;
 //! - a caller that arrives while a leader is busy just waits (without
 //!   blocking its thread) and is picked up by the leader's next round;
 //! - a closure that fails rolls back to its savepoint: its own changes go,
@@ -48,6 +50,18 @@ struct Queue {
     jobs: Vec<Job>,
     /// A caller is running the queued writes.
     leading: bool,
+}
+
+/// Held while leading: if a write panics, the lead is given up so that the
+/// next caller can take it.
+struct Leading<'a>(&'a Mutex<Queue>);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            lock(self.0).leading = false;
+        }
+    }
 }
 
 /// A SQLite connection shared by a service's parts. Cheap to clone.
@@ -128,33 +142,51 @@ impl SqliteDb {
         })
     }
 
-    /// Runs queued writes, a round per commit, until none is left. Runs
-    /// without awaiting, so it cannot be cancelled halfway.
+    /// Leads as the caller: commits one round (the caller's own write is in
+    /// it), then, if more writes queued meanwhile, hands the lead to a
+    /// thread of the blocking pool rather than keep this caller (and its
+    /// async thread) waiting on other callers' writes. Runs without
+    /// awaiting, so it cannot be cancelled halfway.
     fn lead(&self) {
-        // If a write panics, the next caller must be able to lead.
-        struct Leading<'a>(&'a Mutex<Queue>);
-        impl Drop for Leading<'_> {
-            fn drop(&mut self) {
-                if std::thread::panicking() {
-                    lock(self.0).leading = false;
-                }
-            }
-        }
         let _leading = Leading(&self.queue);
-        loop {
-            let round: Vec<Job> = {
-                let mut queue = lock(&self.queue);
-                if queue.jobs.is_empty() {
-                    queue.leading = false;
-                    return;
-                }
-                let n = queue.jobs.len().min(MAX_GROUP);
-                queue.jobs.drain(..n).collect()
-            };
-            if commit_round(&mut lock(&self.conn), round) {
-                self.commits.fetch_add(1, Ordering::Relaxed);
+        if !self.round() {
+            return;
+        }
+        {
+            let mut queue = lock(&self.queue);
+            if queue.jobs.is_empty() {
+                queue.leading = false;
+                return;
             }
         }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let db = self.clone();
+                runtime.spawn_blocking(move || {
+                    let _leading = Leading(&db.queue);
+                    while db.round() {}
+                });
+            }
+            Err(_) => while self.round() {},
+        }
+    }
+
+    /// Commits one round of queued writes; `false` (and the lead given up)
+    /// when none was left.
+    fn round(&self) -> bool {
+        let round: Vec<Job> = {
+            let mut queue = lock(&self.queue);
+            if queue.jobs.is_empty() {
+                queue.leading = false;
+                return false;
+            }
+            let n = queue.jobs.len().min(MAX_GROUP);
+            queue.jobs.drain(..n).collect()
+        };
+        if commit_round(&mut lock(&self.conn), round) {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        true
     }
 
     /// How many transactions [`SqliteDb::write`] has committed (fewer than
