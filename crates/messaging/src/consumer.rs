@@ -17,8 +17,9 @@
 //!
 //! An `eventType` this build does not know is acknowledged and counted, not
 //! retried forever. Tests call [`Consumer::step`] or [`Consumer::drain`]
-//! by hand; processes call [`Consumer::run`], which keeps one receive
-//! ahead: the next long poll is out while a batch is handled and
+//! by hand; processes call [`Consumer::run`], which runs
+//! [`ConsumerConfig::pollers`] receive loops at once, each keeping one
+//! receive ahead: the next long poll is out while a batch is handled and
 //! acknowledged, so a busy queue never waits on this process between batches.
 
 use std::collections::{BTreeMap, HashSet};
@@ -86,8 +87,12 @@ pub struct ConsumerConfig {
     pub batch_size: u32,
     /// Long-poll wait per receive in [`Consumer::run`].
     pub wait: Duration,
-    /// Handlers running at once.
+    /// Handlers running at once, per batch.
     pub concurrency: usize,
+    /// Receive loops [`Consumer::run`] runs at once. More than one keeps a
+    /// busy queue flowing while a batch waits on its handlers; on a FIFO
+    /// queue the broker never hands a group in flight to a second loop.
+    pub pollers: usize,
     /// Visibility timeout for received messages; `None` takes the queue's.
     pub visibility_timeout: Option<u32>,
     /// Visibility given to a failed message after its first receive; doubles per receive.
@@ -102,6 +107,7 @@ impl Default for ConsumerConfig {
             batch_size: 10,
             wait: Duration::from_secs(20),
             concurrency: 10,
+            pollers: 2,
             visibility_timeout: None,
             retry_base_seconds: 1,
             retry_max_seconds: 60,
@@ -267,15 +273,38 @@ impl Consumer {
         }
     }
 
-    /// Consumes until `shutdown` resolves, one receive ahead: while a batch
-    /// is handled and acknowledged, the next long poll is already out, so
-    /// the queue never waits for this process between batches. Only the
-    /// long poll is interrupted; a batch in hand (and one already received
-    /// ahead) is finished, handlers completed and acknowledgements sent,
-    /// before returning. The batch received ahead keeps its lease: its
-    /// heartbeat counts from when it was received, not from when its
-    /// handlers start.
+    /// Consumes until `shutdown` resolves with [`ConsumerConfig::pollers`]
+    /// receive loops (see [`Consumer::poll`]); returns when all of them
+    /// have finished what they hold.
     pub async fn run(&self, shutdown: impl Future<Output = ()> + Send) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let loops: Vec<_> = (0..self.config.pollers.max(1))
+            .map(|_| {
+                let mut stopped = stopped.clone();
+                self.poll(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+            })
+            .collect();
+        let signal = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        tokio::select! {
+            () = join_all(loops) => {}
+            () = async { signal.await; std::future::pending::<()>().await } => {}
+        }
+    }
+
+    /// One receive loop, until `shutdown` resolves, one receive ahead:
+    /// while a batch is handled and acknowledged, the next long poll is
+    /// already out, so the queue never waits for this process between
+    /// batches. Only the long poll is interrupted; a batch in hand (and one
+    /// already received ahead) is finished, handlers completed and
+    /// acknowledgements sent, before returning. The batch received ahead
+    /// keeps its lease: its heartbeat counts from when it was received, not
+    /// from when its handlers start.
+    async fn poll(&self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let mut stopping = false;
         let mut failures = 0u32;
@@ -477,6 +506,30 @@ impl Consumer {
             .saturating_mul(factor)
             .min(self.config.retry_max_seconds)
     }
+}
+
+/// Runs `futures` together until all have finished.
+async fn join_all<F: Future<Output = ()>>(futures: Vec<F>) {
+    let mut futures: Vec<Option<std::pin::Pin<Box<F>>>> =
+        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for slot in &mut futures {
+            if let Some(f) = slot {
+                if f.as_mut().poll(cx).is_ready() {
+                    *slot = None;
+                } else {
+                    pending = true;
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
 }
 
 async fn run_handler(

@@ -681,3 +681,61 @@ async fn a_batch_received_ahead_keeps_its_lease_while_it_waits() {
     assert!(stats.heartbeats.load(Ordering::Relaxed) >= 10);
     assert_eq!(broker.counts("q").await.unwrap(), Default::default());
 }
+
+#[tokio::test]
+async fn one_relay_step_sends_its_claim_in_batches_of_ten_and_keeps_each_aggregate_in_order() {
+    // 250 events over 97 products: a step claims at most one event per
+    // aggregate, so the first step takes 97 (in ten batches), and each
+    // product's events still go out oldest first, one step apart.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = embedded(&dir);
+    topology(&broker, 30).await;
+    let producer = SqliteDb::open(&dir.path().join("products.db")).unwrap();
+    produce(&producer, 250);
+    let relay = OutboxRelay::new(
+        Arc::new(SqliteOutbox::new(producer.clone())),
+        Arc::new(broker.clone()),
+        RelayConfig::default(),
+    );
+    let first = relay.step().await.unwrap();
+    assert_eq!((first.published, first.failed), (97, 0));
+    let mut steps = 1;
+    while relay.step().await.unwrap().published > 0 {
+        steps += 1;
+    }
+    assert_eq!(steps, 3, "250 events of 97 aggregates: 97 + 97 + 56");
+    let consumer = Consumer::new(
+        "order",
+        Arc::new(broker.clone()),
+        QUEUE,
+        Arc::new(Events(CountEffects { db: effects_db() })),
+        ConsumerConfig::default(),
+    );
+    let mut seen: Vec<Envelope> = Vec::new();
+    loop {
+        let batch = consumer.receive(Duration::ZERO).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        seen.extend(
+            batch
+                .iter()
+                .map(|m| evilent_contracts::decode(&m.body).unwrap()),
+        );
+        consumer.handle(&batch).await.unwrap();
+    }
+    assert_eq!(seen.len(), 250);
+    // Per product, the names (product 0, 97, 194, ...) arrive in outbox order.
+    let mut last: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for e in &seen {
+        let evilent_contracts::Event::ProductCreated(p) = &e.event else {
+            panic!("unexpected event {:?}", e.event.event_type());
+        };
+        let n: usize = p.name.as_deref().unwrap()["product ".len()..]
+            .parse()
+            .unwrap();
+        if let Some(prev) = last.insert(p.product_id.clone(), n) {
+            assert!(prev < n, "{}: {prev} then {n}", p.product_id);
+        }
+    }
+}

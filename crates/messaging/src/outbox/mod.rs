@@ -5,7 +5,9 @@
 //! `outbox` table in the transaction that changes its state
 //! ([`sqlite::append`]), commits, and pokes the relay ([`OutboxRelay::waker`]).
 //! The relay then:
-//! - publishes at once, in batches of up to 10 (the fast path);
+//! - publishes at once (the fast path): it claims up to 100 due rows, sends
+//!   them in batches of 10 (SNS's limit) all in flight together, and marks
+//!   the accepted ones published in one write;
 //! - also sweeps on a timer, so rows left behind by a crash between commit
 //!   and publish, or by a failed publish, go out anyway;
 //! - marks published only the entries the broker accepted: a batch can
@@ -27,8 +29,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use evilent_broker::{Attributes, BatchEntry, SendRequest};
+use evilent_broker::{Attributes, BatchEntry, SendRequest, limits};
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 use crate::port::{Publisher, QueueError};
 
@@ -86,6 +89,10 @@ pub struct RelayConfig {
     pub retry_base: Duration,
     /// Longest retry delay.
     pub retry_max: Duration,
+    /// Most entries one step claims. They go out in batches of 10, all in
+    /// flight at once, and are marked published in one write: a larger
+    /// claim means fewer outbox reads and writes per event.
+    pub claim: usize,
 }
 
 impl Default for RelayConfig {
@@ -95,6 +102,7 @@ impl Default for RelayConfig {
             retention: Duration::from_secs(7 * 24 * 3600),
             retry_base: Duration::from_millis(200),
             retry_max: Duration::from_secs(30),
+            claim: 100,
         }
     }
 }
@@ -162,18 +170,25 @@ impl OutboxRelay {
         self.stats.clone()
     }
 
-    /// Publishes one batch of due entries.
+    /// Publishes one claim of due entries: up to [`RelayConfig::claim`]
+    /// rows, sent in batches of 10 (SNS's limit) all in flight at once, then
+    /// marked published together. A claim holds at most one entry per
+    /// aggregate, so batches in flight together never reorder an
+    /// aggregate's events.
     pub async fn step(&self) -> Result<RelayStep, OutboxError> {
-        let entries = self
-            .store
-            .pending(evilent_broker::limits::MAX_BATCH)
-            .await?;
-        let mut step = RelayStep::default();
-        let mut topics: Vec<&str> = entries.iter().map(|e| e.topic.as_str()).collect();
-        topics.sort_unstable();
-        topics.dedup();
-        for topic in topics {
-            let batch: Vec<&OutboxEntry> = entries.iter().filter(|e| e.topic == topic).collect();
+        let entries = self.store.pending(self.config.claim.max(1)).await?;
+        let mut batches: Vec<(String, Vec<&OutboxEntry>)> = Vec::new();
+        for entry in &entries {
+            match batches
+                .iter_mut()
+                .find(|(topic, b)| *topic == entry.topic && b.len() < limits::MAX_BATCH)
+            {
+                Some((_, batch)) => batch.push(entry),
+                None => batches.push((entry.topic.clone(), vec![entry])),
+            }
+        }
+        let mut sends = JoinSet::new();
+        for (index, (topic, batch)) in batches.iter().enumerate() {
             let requests: Vec<BatchEntry<SendRequest>> = batch
                 .iter()
                 .map(|e| BatchEntry {
@@ -181,9 +196,15 @@ impl OutboxRelay {
                     entry: to_request(e),
                 })
                 .collect();
-            let (ok, failed, error) = match self.publisher.publish_batch(topic, &requests).await {
+            let (publisher, topic) = (self.publisher.clone(), topic.clone());
+            sends.spawn(async move { (index, publisher.publish_batch(&topic, &requests).await) });
+        }
+        let mut ok = Vec::new();
+        let mut failures: Vec<(usize, Vec<i64>, String)> = Vec::new();
+        while let Some(joined) = sends.join_next().await {
+            let (index, outcome) = joined.map_err(|e| OutboxError(e.to_string()))?;
+            match outcome {
                 Ok(results) => {
-                    let mut ok = Vec::new();
                     let mut failed = Vec::new();
                     let mut error = String::new();
                     for r in results {
@@ -198,25 +219,33 @@ impl OutboxRelay {
                             }
                         }
                     }
-                    (ok, failed, error)
+                    if !failed.is_empty() {
+                        failures.push((index, failed, error));
+                    }
                 }
-                Err(e) => (
-                    Vec::new(),
-                    batch.iter().map(|e| e.id).collect(),
-                    e.to_string(),
-                ),
-            };
-            if !ok.is_empty() {
-                self.store.mark_published(&ok).await?;
+                Err(e) => {
+                    failures.push((
+                        index,
+                        batches[index].1.iter().map(|e| e.id).collect(),
+                        e.to_string(),
+                    ));
+                }
             }
-            if !failed.is_empty() {
-                let attempts = batch.iter().map(|e| e.attempts).max().unwrap_or(0);
-                tracing::warn!(topic, failed = failed.len(), %error, "outbox publish failed; will retry");
-                self.store
-                    .mark_failed(&failed, &error, self.retry_delay(attempts))
-                    .await?;
-            }
-            step.published += ok.len();
+        }
+        if !ok.is_empty() {
+            self.store.mark_published(&ok).await?;
+        }
+        let mut step = RelayStep {
+            published: ok.len(),
+            failed: 0,
+        };
+        for (index, failed, error) in failures {
+            let (topic, batch) = &batches[index];
+            let attempts = batch.iter().map(|e| e.attempts).max().unwrap_or(0);
+            tracing::warn!(topic, failed = failed.len(), %error, "outbox publish failed; will retry");
+            self.store
+                .mark_failed(&failed, &error, self.retry_delay(attempts))
+                .await?;
             step.failed += failed.len();
         }
         self.stats
