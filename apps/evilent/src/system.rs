@@ -162,8 +162,12 @@ impl System {
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let validator = Arc::new(JwtValidator::new(&issuer_url, DEV_CLIENT_ID));
+        // Two receive loops per queue: the embedded broker's receives cost
+        // nothing, and a second loop keeps the queue flowing while a batch
+        // waits on its handlers' commit.
         let consumer_config = ConsumerConfig {
             wait: config.consumer_wait,
+            pollers: 2,
             ..ConsumerConfig::default()
         };
 

@@ -90,8 +90,10 @@ pub struct ConsumerConfig {
     /// Handlers running at once, per batch.
     pub concurrency: usize,
     /// Receive loops [`Consumer::run`] runs at once. More than one keeps a
-    /// busy queue flowing while a batch waits on its handlers; on a FIFO
-    /// queue the broker never hands a group in flight to a second loop.
+    /// busy queue flowing while a batch waits on its handlers (on a FIFO
+    /// queue the broker never hands a group in flight to a second loop);
+    /// on SQS each loop also long-polls an idle queue, a request per 20 s,
+    /// and splits a shallow queue into smaller batches, so the default is one.
     pub pollers: usize,
     /// Visibility timeout for received messages; `None` takes the queue's.
     pub visibility_timeout: Option<u32>,
@@ -107,7 +109,7 @@ impl Default for ConsumerConfig {
             batch_size: 10,
             wait: Duration::from_secs(20),
             concurrency: 10,
-            pollers: 2,
+            pollers: 1,
             visibility_timeout: None,
             retry_base_seconds: 1,
             retry_max_seconds: 60,
