@@ -87,6 +87,9 @@ struct Report {
     rss_idle_mib: f64,
     rss_load_peak_mib: f64,
     sqs: Option<SqsFigures>,
+    /// Why `sqs` is empty: the SNS/SQS figures need an SQS endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sqs_not_measured: Option<&'static str>,
     svg: String,
 }
 
@@ -602,6 +605,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         throughput_vs_sqlite: throughput / ceiling,
         rss_idle_mib: rss_idle,
         rss_load_peak_mib: peak.load(Ordering::Relaxed) as f64 / 1024.0,
+        sqs_not_measured: sqs.is_none().then_some(
+            "SNS/SQS requests are counted against an SQS endpoint: set EVILENT_BROKER=sqs and EVILENT_SQS_ENDPOINT (moto or AWS)",
+        ),
         sqs,
         svg: args.svg.display().to_string(),
     };
