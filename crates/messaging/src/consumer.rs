@@ -276,14 +276,14 @@ impl Consumer {
     }
 
     /// Consumes until `shutdown` resolves with [`ConsumerConfig::pollers`]
-    /// receive loops (see [`Consumer::poll`]); returns when all of them
+    /// receive loops, each one receive ahead; returns when all of them
     /// have finished what they hold.
     pub async fn run(&self, shutdown: impl Future<Output = ()> + Send) {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let loops: Vec<_> = (0..self.config.pollers.max(1))
             .map(|_| {
                 let mut stopped = stopped.clone();
-                self.poll(async move {
+                self.receive_loop(async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 })
             })
@@ -306,7 +306,7 @@ impl Consumer {
     /// acknowledgements sent, before returning. The batch received ahead
     /// keeps its lease: its heartbeat counts from when it was received, not
     /// from when its handlers start.
-    async fn poll(&self, shutdown: impl Future<Output = ()> + Send) {
+    async fn receive_loop(&self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         let mut stopping = false;
         let mut failures = 0u32;
