@@ -292,10 +292,8 @@ impl Consumer {
             shutdown.await;
             let _ = stop.send(true);
         };
-        tokio::select! {
-            () = join_all(loops) => {}
-            () = async { signal.await; std::future::pending::<()>().await } => {}
-        }
+        // The loops end only after the signal, so both finish.
+        tokio::join!(signal, join_all(loops));
     }
 
     /// One receive loop, until `shutdown` resolves, one receive ahead:

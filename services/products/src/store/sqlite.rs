@@ -272,10 +272,10 @@ impl ProductStore for SqliteProductStore {
         d: &SellerDetails,
     ) -> Result<Handled, StoreError> {
         let (consumer, d) = (consumer.to_owned(), d.clone());
-        let (event, event_id) = (event.clone(), event.meta.event_id);
+        let event = event.clone();
         self.db
             .write(move |tx| -> rusqlite::Result<Handled> {
-                if !inbox::claim(tx, &consumer, &event_id)? {
+                if !inbox::claim(tx, &consumer, &event.meta.event_id)? {
                     return Ok(Handled::Duplicate);
                 }
                 let stored = read_seller(tx, &d.user_id)?;
