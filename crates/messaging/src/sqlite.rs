@@ -28,6 +28,18 @@
 //! so an accepted write is as durable as with a transaction of its own.
 //! Alone (no other write in flight) a write is committed at once, by its
 //! own caller: the grouping adds no wait, it only forms under load.
+//!
+//! # Reads beside the writer
+//!
+//! In WAL mode a reader never waits for the writer: it reads the last
+//! committed snapshot while a commit is being written. A file database
+//! therefore also opens [`READERS`] read-only connections, and
+//! [`SqliteDb::read`] runs on one of them, so that a request that only
+//! looks something up (a seller's profile before a product is accepted, a
+//! user's statistics, the relay's next due rows) does not queue behind a
+//! round of commits. A read that starts after a write was answered sees
+//! that write: each read is its own transaction, begun after the commit.
+//! An in-memory database (tests) has one connection, and reads share it.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +51,9 @@ use tokio::sync::oneshot;
 
 /// Most writes committed in one transaction.
 const MAX_GROUP: usize = 64;
+
+/// Read-only connections of a file database, beside its one writer.
+pub const READERS: usize = 2;
 
 /// A queued write: runs in its savepoint and says whether to keep it; the
 /// returned [`Finish`] hands the caller its result once the commit is known.
@@ -68,6 +83,8 @@ impl Drop for Leading<'_> {
 #[derive(Clone)]
 pub struct SqliteDb {
     conn: Arc<Mutex<Connection>>,
+    /// Read-only connections (none for an in-memory database).
+    readers: Arc<[Mutex<Connection>]>,
     queue: Arc<Mutex<Queue>>,
     /// Transactions committed by [`SqliteDb::write`].
     commits: Arc<AtomicU64>,
@@ -77,8 +94,16 @@ impl SqliteDb {
     /// Opens (creating if needed) the database at `path` and creates the
     /// outbox and inbox tables.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
-        let conn = open_sqlite(path, Durability::default())?;
-        Self::from_connection(conn)
+        let mut db = Self::from_connection(open_sqlite(path, Durability::default())?)?;
+        db.readers = (0..READERS)
+            .map(|_| {
+                let reader = open_sqlite(path, Durability::default())?;
+                reader.pragma_update(None, "query_only", true)?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into();
+        Ok(db)
     }
 
     /// An in-memory database (tests).
@@ -91,16 +116,34 @@ impl SqliteDb {
         crate::inbox::migrate(&conn)?;
         Ok(SqliteDb {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new([]),
             queue: Arc::default(),
             commits: Arc::default(),
         })
     }
 
-    /// Runs `f` with the connection: reads, and writes that manage their
-    /// own transaction (tests, tools). A service's writes go through
-    /// [`SqliteDb::write`].
+    /// Runs `f` with the writer's connection: writes that manage their own
+    /// transaction (tests, tools, rare multi-step changes). A service's
+    /// writes go through [`SqliteDb::write`], its reads through
+    /// [`SqliteDb::read`].
     pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         f(&mut lock(&self.conn))
+    }
+
+    /// Runs `f` on a read-only connection, which reads the last committed
+    /// state without waiting for a commit in progress (see the module
+    /// docs). Writing through it fails (`query_only`).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        if self.readers.is_empty() {
+            return f(&lock(&self.conn));
+        }
+        // A free reader if there is one, else wait for the first.
+        let reader = self
+            .readers
+            .iter()
+            .find_map(|r| r.try_lock().ok())
+            .unwrap_or_else(|| lock(&self.readers[0]));
+        f(&reader)
     }
 
     /// Runs `f` inside a transaction and returns its result once that

@@ -1,6 +1,7 @@
-//! `SqliteDb::write`: writes that arrive together share one commit, each
-//! caller gets its own result only after that commit, and one failing
-//! write takes nothing of the others with it.
+//! `SqliteDb::write` and `SqliteDb::read`: writes that arrive together
+//! share one commit, each caller gets its own result only after that
+//! commit, and one failing write takes nothing of the others with it;
+//! reads of a file database do not wait for the writer.
 
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -116,4 +117,46 @@ async fn a_lone_write_commits_at_once() {
     assert_eq!(db.commits(), 1);
     // Visible to a plain read the moment write() returned.
     assert_eq!(count(&db), 1);
+}
+
+/// A file database answers reads from its read-only connections: a read
+/// does not wait for the writer, sees every write already answered, and
+/// cannot write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_do_not_wait_for_the_writer_and_see_every_answered_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = SqliteDb::open(&dir.path().join("t.db")).expect("file db");
+    db.with(|c| c.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"))
+        .expect("table");
+    db.write(|c| c.execute("INSERT INTO t VALUES ('a', 1)", []))
+        .await
+        .expect("write");
+    let read = |db: &SqliteDb| {
+        db.read(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0)))
+            .expect("read")
+    };
+    assert_eq!(read(&db), 1, "a read sees the write answered before it");
+
+    // The writer is busy (a commit in progress, say): reads still answer,
+    // with the last committed state.
+    let (release, holder) = hold(&db);
+    let reader = {
+        let db = db.clone();
+        std::thread::spawn(move || read(&db))
+    };
+    let started = std::time::Instant::now();
+    while !reader.is_finished() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a read waited for the writer"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(reader.join().expect("reader"), 1);
+    release.wait();
+    holder.join().expect("holder");
+
+    let refused = db.read(|c| c.execute("INSERT INTO t VALUES ('b', 2)", []));
+    assert!(refused.is_err(), "a read-only connection wrote");
+    assert_eq!(read(&db), 1);
 }

@@ -9,7 +9,10 @@
 //!   user-service (`lastAppliedAt`);
 //! - **sustained throughput**: products created by concurrent clients and
 //!   counted by user-service, per second, beside SQLite's raw rate of
-//!   single-row transactions on the same disk;
+//!   single-row transactions on the same disk, and beside the rate at which
+//!   the same clients get through bare HTTP round trips (`GET /health`):
+//!   the share of the machine that HTTP alone takes, when the load
+//!   generator runs on the same cores as the system under test;
 //! - **memory**: the RSS of the system under test, idle and the peak under load;
 //! - with `EVILENT_BROKER=sqs`: the outbox → SNS → SQS → consumer path run
 //!   in this process, with every SQS/SNS request counted at the SDK:
@@ -84,6 +87,9 @@ struct Report {
     throughput_events_per_s: f64,
     sqlite_insert_tx_per_s: f64,
     throughput_vs_sqlite: f64,
+    /// `GET /health` round trips per second, same clients, same concurrency.
+    http_round_trips_per_s: f64,
+    throughput_vs_http: f64,
     rss_idle_mib: f64,
     rss_load_peak_mib: f64,
     sqs: Option<SqsFigures>,
@@ -544,6 +550,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     .send()
                     .await?;
                 anyhow::ensure!(r.status() == 201, "POST /product: {}", r.status());
+                // Read to the end, so the connection goes back to the pool.
+                r.bytes().await?;
             }
             anyhow::Ok(())
         }));
@@ -580,9 +588,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let _ = sampler.await;
     #[allow(clippy::cast_precision_loss)]
     let throughput = total as f64 / elapsed.as_secs_f64();
+
+    // 3. Bare HTTP round trips with the same clients: what is left of the
+    // two cores for everything behind the 201 once HTTP is paid for.
+    let round_trips = http_round_trips(
+        &http,
+        &format!("{products}/health"),
+        total,
+        args.concurrency,
+    )
+    .await?;
     drop(up);
 
-    // 3. SNS + SQS requests per event, when configured.
+    // 4. SNS + SQS requests per event, when configured.
     let sqs = sqs_figures(args.sqs_events).await?;
 
     let picture = svg(&[
@@ -603,6 +621,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         throughput_events_per_s: throughput,
         sqlite_insert_tx_per_s: ceiling,
         throughput_vs_sqlite: throughput / ceiling,
+        http_round_trips_per_s: round_trips,
+        throughput_vs_http: throughput / round_trips,
         rss_idle_mib: rss_idle,
         rss_load_peak_mib: peak.load(Ordering::Relaxed) as f64 / 1024.0,
         sqs_not_measured: sqs.is_none().then_some(
@@ -617,6 +637,34 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     print_table(&report);
     Ok(())
+}
+
+/// `GET url` `total` times from `concurrency` clients; round trips per second.
+async fn http_round_trips(
+    http: &reqwest::Client,
+    url: &str,
+    total: usize,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    let next = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (http, next, url) = (http.clone(), next.clone(), url.to_owned());
+        clients.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total as u64 {
+                let r = http.get(&url).send().await?;
+                anyhow::ensure!(r.status() == 200, "GET {url}: {}", r.status());
+                r.bytes().await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done??;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    Ok(total as f64 / t0.elapsed().as_secs_f64())
 }
 
 fn print_table(r: &Report) {
@@ -653,6 +701,14 @@ fn print_table(r: &Report) {
     row(
         "throughput / ceiling",
         format!("{:.2}", r.throughput_vs_sqlite),
+    );
+    row(
+        "bare HTTP round trips, same clients (req/s)",
+        format!("{:.0}", r.http_round_trips_per_s),
+    );
+    row(
+        "throughput / bare HTTP",
+        format!("{:.2}", r.throughput_vs_http),
     );
     row(
         "RSS idle / peak under load (MiB)",

@@ -101,7 +101,7 @@ impl SqliteOutbox {
 #[async_trait]
 impl OutboxStore for SqliteOutbox {
     async fn pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, OutboxError> {
-        self.db.with(|conn| {
+        self.db.read(|conn| {
             // The oldest unpublished row of each aggregate, if it is due.
             let mut stmt = conn.prepare_cached(
                 "SELECT o.id, o.topic, o.aggregate_id, o.event_id, o.event_type, o.body, o.attributes, o.attempts
@@ -182,7 +182,7 @@ impl OutboxStore for SqliteOutbox {
 
     async fn unpublished(&self) -> Result<u64, OutboxError> {
         self.db
-            .with(|conn| {
+            .read(|conn| {
                 conn.query_row(
                     "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
                     [],

@@ -173,7 +173,7 @@ impl ProductStore for SqliteProductStore {
 
     async fn get(&self, id: &str) -> Result<Option<Product>, StoreError> {
         self.db
-            .with(|conn| {
+            .read(|conn| {
                 conn.prepare_cached(&format!("SELECT {COLUMNS} FROM products WHERE id = ?1"))?
                     .query_row([id], read_product)
                     .optional()
@@ -203,7 +203,7 @@ impl ProductStore for SqliteProductStore {
         sql.push_str(&format!(" ORDER BY id LIMIT {}", f.limit + 1));
         let mut rows: Vec<Product> = self
             .db
-            .with(|conn| {
+            .read(|conn| {
                 conn.prepare_cached(&sql)?
                     .query_map(rusqlite::params_from_iter(args.iter()), read_product)?
                     .collect::<rusqlite::Result<_>>()
@@ -261,7 +261,7 @@ impl ProductStore for SqliteProductStore {
 
     async fn seller(&self, user_id: &str) -> Result<Option<Seller>, StoreError> {
         self.db
-            .with(|conn| read_seller(conn, user_id))
+            .read(|conn| read_seller(conn, user_id))
             .map_err(backend)
     }
 
@@ -361,7 +361,7 @@ impl ProductStore for SqliteProductStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.db
-            .with(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+            .read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
             .map_err(backend)
     }
 }

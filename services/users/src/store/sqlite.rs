@@ -129,7 +129,7 @@ impl UserStore for SqliteUserStore {
 
     async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
         self.db
-            .with(|conn| {
+            .read(|conn| {
                 conn.prepare_cached(
                     "SELECT id, email, first_name, last_name, created_at, updated_at, deleted_at, version
                      FROM users WHERE id = ?1",
@@ -183,7 +183,7 @@ impl UserStore for SqliteUserStore {
 
     async fn stats(&self, user_id: &str) -> Result<UserStats, StoreError> {
         self.db
-            .with(|conn| {
+            .read(|conn| {
                 conn.prepare_cached(
                     "SELECT product_count, products_created, products_deleted, last_event_at, last_applied_at
                      FROM user_stats WHERE user_id = ?1",
@@ -251,7 +251,7 @@ impl UserStore for SqliteUserStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.db
-            .with(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+            .read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
             .map_err(backend)
     }
 }
