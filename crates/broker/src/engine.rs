@@ -592,10 +592,10 @@ impl Broker {
         for row in taken {
             let receive_count = row.receive_count + 1;
             let first = row.first_received_at.unwrap_or(now);
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE messages SET receive_count = ?2, visible_at = ?3, first_received_at = ?4 WHERE seq = ?1",
-                params![row.seq, receive_count, now + secs_ms(vt), first],
-            )?;
+            )?
+            .execute(params![row.seq, receive_count, now + secs_ms(vt), first])?;
             let attributes: Attributes = match &row.attributes {
                 Some(json) => serde_json::from_str(json).map_err(internal)?,
                 None => Attributes::new(),
@@ -614,11 +614,10 @@ impl Broker {
             });
         }
         let next_visible_at = if messages.is_empty() {
-            tx.query_row(
+            tx.prepare_cached(
                 "SELECT MIN(visible_at) FROM messages WHERE queue = ?1 AND visible_at > ?2",
-                params![queue, now],
-                |r| r.get::<_, Option<i64>>(0),
             )?
+            .query_row(params![queue, now], |r| r.get::<_, Option<i64>>(0))?
         } else {
             None
         };
@@ -839,9 +838,8 @@ impl Db {
 
     fn topic_fifo(&self, topic: &str) -> Result<bool, BrokerError> {
         self.conn
-            .query_row("SELECT fifo FROM topics WHERE name = ?1", [topic], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT fifo FROM topics WHERE name = ?1")?
+            .query_row([topic], |r| r.get(0))
             .optional()?
             .ok_or_else(|| BrokerError::TopicDoesNotExist(topic.to_owned()))
     }

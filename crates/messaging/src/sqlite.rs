@@ -246,14 +246,18 @@ impl SqliteDb {
 fn commit_round(conn: &mut Connection, round: Vec<Job>) -> bool {
     let mut finishes = Vec::with_capacity(round.len());
     let outcome = (|| {
-        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Prepared once per connection (rusqlite's `savepoint()` parses its
+        // statement on every call, and there is one per write).
+        let step = |sql: &str| tx.prepare_cached(sql).and_then(|mut s| s.execute([]));
         for job in round {
-            let savepoint = tx.savepoint()?;
-            let (keep, finish) = job(&savepoint);
+            step("SAVEPOINT evilent_write")?;
+            let (keep, finish) = job(&tx);
             finishes.push(finish);
-            if keep {
-                savepoint.commit()?;
+            if !keep {
+                step("ROLLBACK TO evilent_write")?;
             }
+            step("RELEASE evilent_write")?;
         }
         tx.commit()
     })();

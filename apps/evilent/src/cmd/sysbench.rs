@@ -44,8 +44,9 @@ pub struct Args {
     /// Seconds of the latency run.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Products in the throughput run.
-    #[arg(long, default_value_t = 5000)]
+    /// Products in the throughput run (enough for a few seconds of load:
+    /// the figure is the sustained rate, not the first second's burst).
+    #[arg(long, default_value_t = 20_000)]
     products: usize,
     /// Concurrent clients in the throughput run.
     #[arg(long, default_value_t = 32)]
