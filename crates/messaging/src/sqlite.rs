@@ -14,7 +14,9 @@
 //! write the same few leaf pages thirty times over. [`SqliteDb::write`]
 //! therefore commits writes that arrive together as one transaction:
 //! - a caller queues its closure and, if no other caller is committing,
-//!   becomes the *leader*: it runs every queued closure, each in its own
+//!   becomes the *leader*: it yields to the runtime once (so that writes
+//!   ready to run on its thread, such as the rest of a consumer's batch,
+//!   queue too), then runs every queued closure, each in its own
 //!   savepoint, commits once, and hands each caller its result; if more
 //!   writes queued meanwhile, a thread of the blocking pool leads on, so
 //!   no caller waits on more than one round of others' writes;
@@ -26,8 +28,8 @@
 //!
 //! A caller gets its answer only after the commit that holds its change,
 //! so an accepted write is as durable as with a transaction of its own.
-//! Alone (no other write in flight) a write is committed at once, by its
-//! own caller: the grouping adds no wait, it only forms under load.
+//! Alone (no other write in flight) a write is committed by its own caller
+//! after that one yield: the grouping adds no timer, it only forms under load.
 //!
 //! # Reads beside the writer
 //!
@@ -75,6 +77,18 @@ impl Drop for Leading<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             lock(self.0).leading = false;
+        }
+    }
+}
+
+/// A caller that has taken the lead and not yet led: leads when dropped,
+/// so that a cancelled caller never leaves the queue without a leader.
+struct LeadPromised<'a>(Option<&'a SqliteDb>);
+
+impl Drop for LeadPromised<'_> {
+    fn drop(&mut self) {
+        if let Some(db) = self.0.take() {
+            db.lead();
         }
     }
 }
@@ -173,7 +187,15 @@ impl SqliteDb {
             !std::mem::replace(&mut queue.leading, true)
         };
         if lead {
-            self.lead();
+            // Let the writes that are ready to run on this thread (the rest
+            // of a consumer's batch, other requests) queue first, so they
+            // share this round's commit. Leading is promised: if this future
+            // is dropped while yielding, the guard leads.
+            let mut promised = LeadPromised(Some(self));
+            tokio::task::yield_now().await;
+            if let Some(db) = promised.0.take() {
+                db.lead();
+            }
         }
         rx.await.unwrap_or_else(|_| {
             Err(rusqlite::Error::SqliteFailure(

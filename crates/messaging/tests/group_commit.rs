@@ -160,3 +160,23 @@ async fn reads_do_not_wait_for_the_writer_and_see_every_answered_write() {
     assert!(refused.is_err(), "a read-only connection wrote");
     assert_eq!(read(&db), 1);
 }
+
+/// A caller that took the lead yields once before leading, so that writes
+/// ready on its thread join the round. Dropped at that moment (a cancelled
+/// request), it still leads: its write is committed and nobody waits for a
+/// leader that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_dropped_before_leading_still_leads() {
+    let db = db();
+    let first = db.write(|c| c.execute("INSERT INTO t VALUES ('a', 1)", []));
+    assert!(
+        futures_lite::future::poll_once(first).await.is_none(),
+        "the first poll yields before leading"
+    );
+    let second = db.write(|c| c.execute("INSERT INTO t VALUES ('b', 2)", []));
+    tokio::time::timeout(Duration::from_secs(5), second)
+        .await
+        .expect("a write waited for a leader that was dropped")
+        .expect("write");
+    assert_eq!(count(&db), 2);
+}
