@@ -17,6 +17,7 @@
 //! | `EVILENT_PRODUCTS_URL` | where user-service finds product-service | `http://127.0.0.1:8082` |
 //! | `EVILENT_WORKER_THREADS` | runtime threads (read in `main.rs`; SQLite calls hold a thread for microseconds, so more threads than cores) | 4 per core |
 //! | `EVILENT_VISIBILITY_TIMEOUT` | seconds a worker holds a received message (overrides the queue's) | the queue's |
+//! | `EVILENT_CONSUMER_POLLERS` | receive loops per consumer (on SQS each is a billed long poll) | 1 (`up`: 2) |
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,6 +60,23 @@ pub struct Config {
     pub client_id: String,
     pub products_url: String,
     pub visibility_timeout: Option<u32>,
+    /// Receive loops of a worker's consumer ([`evilent_messaging::ConsumerConfig::pollers`]).
+    pub pollers: usize,
+}
+
+/// `EVILENT_CONSUMER_POLLERS`, else `default`.
+pub fn pollers_from_env(default: usize) -> anyhow::Result<usize> {
+    match var("EVILENT_CONSUMER_POLLERS") {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .with_context(|| {
+                format!("EVILENT_CONSUMER_POLLERS={v:?}: a number of receive loops, 1..=64")
+            }),
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -130,6 +148,7 @@ impl Config {
                         .context("EVILENT_VISIBILITY_TIMEOUT must be seconds, 0..=43200")?,
                 ),
             },
+            pollers: pollers_from_env(1)?,
         })
     }
 }

@@ -46,6 +46,10 @@ pub struct SystemConfig {
     pub faults: Option<Faults>,
     /// Long-poll wait of the consumers.
     pub consumer_wait: Duration,
+    /// Receive loops per queue. Two by default: the embedded broker's
+    /// receives cost nothing, and a second loop keeps the queue flowing
+    /// while a batch waits on its handlers' commit.
+    pub pollers: usize,
     /// Run the outbox relays (tests turn them off to hold events in the outboxes).
     pub run_relays: bool,
     /// Run the consumers (tests turn them off to hold events in the queues).
@@ -64,6 +68,7 @@ impl SystemConfig {
             issuer_url: None,
             faults: None,
             consumer_wait: Duration::from_secs(20),
+            pollers: 2,
             run_relays: true,
             run_consumers: true,
         }
@@ -162,12 +167,9 @@ impl System {
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let validator = Arc::new(JwtValidator::new(&issuer_url, DEV_CLIENT_ID));
-        // Two receive loops per queue: the embedded broker's receives cost
-        // nothing, and a second loop keeps the queue flowing while a batch
-        // waits on its handlers' commit.
         let consumer_config = ConsumerConfig {
             wait: config.consumer_wait,
-            pollers: 2,
+            pollers: config.pollers,
             ..ConsumerConfig::default()
         };
 

@@ -166,6 +166,10 @@ fn an_incomplete_configuration_is_refused_with_what_to_set() {
             vec![("EVILENT_VISIBILITY_TIMEOUT", "soon")],
             "EVILENT_VISIBILITY_TIMEOUT must be seconds",
         ),
+        (
+            vec![("EVILENT_CONSUMER_POLLERS", "0")],
+            "EVILENT_CONSUMER_POLLERS=\"0\": a number of receive loops",
+        ),
     ];
     for (vars, expected) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_evilent"))

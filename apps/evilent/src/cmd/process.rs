@@ -123,6 +123,7 @@ pub async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
     let waker = Arc::new(Notify::new());
     let consumer_config = ConsumerConfig {
         visibility_timeout: config.visibility_timeout,
+        pollers: config.pollers,
         ..ConsumerConfig::default()
     };
     let (consumer, outbox) = match args.worker {

@@ -22,6 +22,9 @@ pub struct Args {
     /// Port of product-service.
     #[arg(long, env = "EVILENT_PRODUCTS_PORT", default_value_t = 8082)]
     pub products_port: u16,
+    /// Receive loops per queue.
+    #[arg(long, env = "EVILENT_CONSUMER_POLLERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub pollers: u16,
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -52,6 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         issuer_port: args.issuer_port,
         users_port: args.users_port,
         products_port: args.products_port,
+        pollers: usize::from(args.pollers),
         ..SystemConfig::new(&args.data_dir)
     };
     let system = System::start(config).await?;
