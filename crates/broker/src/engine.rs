@@ -440,40 +440,71 @@ impl Broker {
         topic: &str,
         entries: &[BatchEntry<SendRequest>],
     ) -> Result<Vec<BatchResult<SendOutcome>>, BrokerError> {
-        validate_batch(entries)?;
+        self.publish_batches(&[(topic, entries)])
+            .pop()
+            .unwrap_or_else(|| Err(BrokerError::Internal("publish returned no result".into())))
+    }
+
+    /// Publishes several batches (each of up to 10 messages, each to its
+    /// topic) in one transaction, so a relay's whole claim costs one commit
+    /// rather than one per batch: one result per batch, in order. A batch
+    /// that is malformed, or whose topic does not exist, fails alone; a
+    /// storage failure fails them all, and nothing of them is kept.
+    pub fn publish_batches(
+        &self,
+        batches: &[(&str, &[BatchEntry<SendRequest>])],
+    ) -> Vec<Result<Vec<BatchResult<SendOutcome>>, BrokerError>> {
         let now = self.now();
-        let mut db = self.db()?;
-        let fifo = db.topic_fifo(topic)?;
-        let subs = db.topic_subscriptions(topic)?;
-        let targets: Vec<(Subscription, QueueAttributes)> = subs
-            .into_iter()
-            .filter_map(|s| match db.queue(&s.queue) {
-                Ok(Some(attrs)) => Some(Ok((s, attrs))),
-                Ok(None) => None,
-                Err(e) => Some(Err(e)),
-            })
-            .collect::<Result<_, _>>()?;
-        let tx = db
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut results = Vec::with_capacity(entries.len());
         let mut woken = HashSet::new();
-        for e in entries {
-            let result = publish_in(&tx, topic, fifo, &targets, &e.entry, now, &mut woken);
-            if let Err(BrokerError::Internal(m)) = result {
-                return Err(BrokerError::Internal(m));
+        let outcome = (|| {
+            let mut db = self.db()?;
+            let mut plans = Vec::with_capacity(batches.len());
+            for (topic, entries) in batches {
+                plans.push(validate_batch(entries).and_then(|()| db.publish_targets(topic)));
             }
-            results.push(BatchResult {
-                id: e.id.clone(),
-                result,
-            });
+            let tx = db
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut results = Vec::with_capacity(batches.len());
+            for ((topic, entries), plan) in batches.iter().zip(plans) {
+                let (fifo, targets) = match plan {
+                    Ok(plan) => plan,
+                    Err(e) => {
+                        results.push(Err(e));
+                        continue;
+                    }
+                };
+                let mut batch = Vec::with_capacity(entries.len());
+                for e in *entries {
+                    let result = publish_in(&tx, topic, fifo, &targets, &e.entry, now, &mut woken);
+                    if let Err(BrokerError::Internal(m)) = result {
+                        return Err(BrokerError::Internal(m));
+                    }
+                    batch.push(BatchResult {
+                        id: e.id.clone(),
+                        result,
+                    });
+                }
+                results.push(Ok(batch));
+            }
+            tx.commit()?;
+            Ok(results)
+        })();
+        match outcome {
+            Ok(results) => {
+                for q in woken {
+                    self.wake(&q);
+                }
+                results
+            }
+            Err(e) => {
+                let message = e.to_string();
+                batches
+                    .iter()
+                    .map(|_| Err(BrokerError::Internal(message.clone())))
+                    .collect()
+            }
         }
-        tx.commit()?;
-        drop(db);
-        for q in woken {
-            self.wake(&q);
-        }
-        Ok(results)
     }
 
     // ---- receiving -----------------------------------------------------------------------
@@ -834,6 +865,24 @@ impl Db {
             }
         }
         Ok(())
+    }
+
+    /// Whether `topic` is FIFO, and the queues subscribed to it that exist.
+    fn publish_targets(
+        &mut self,
+        topic: &str,
+    ) -> Result<(bool, Vec<(Subscription, QueueAttributes)>), BrokerError> {
+        let fifo = self.topic_fifo(topic)?;
+        let targets = self
+            .topic_subscriptions(topic)?
+            .into_iter()
+            .filter_map(|s| match self.queue(&s.queue) {
+                Ok(Some(attrs)) => Some(Ok((s, attrs))),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((fifo, targets))
     }
 
     fn topic_fifo(&self, topic: &str) -> Result<bool, BrokerError> {

@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use evilent_broker::{
-    BatchEntry, MessageAttribute, QueueAttributes, ReceiveRequest, RedrivePolicy, SendRequest,
+    BatchEntry, BatchResult, MessageAttribute, QueueAttributes, ReceiveRequest, RedrivePolicy,
+    SendOutcome, SendRequest,
 };
 use uuid::Uuid;
 
@@ -143,7 +144,7 @@ macro_rules! queue_conformance {
             fifo_requires_a_group_id, fifo_requires_a_dedup_id_or_content_based_dedup,
             fifo_dead_letters_the_head_and_releases_the_group,
             topic_fans_out_to_every_subscribed_queue, subscription_filter_admits_listed_event_types,
-            fifo_topic_keeps_group_order);
+            fifo_topic_keeps_group_order, publish_batches_answers_each_batch_on_its_own);
     };
     (@tests $fixture:expr, $except:tt; $($name:ident),* $(,)?) => {
         $(
@@ -892,4 +893,51 @@ pub async fn fifo_topic_keeps_group_order(f: Fixture) {
         }
     }
     assert_eq!(seen, vec!["v0", "v1", "v2", "v3", "v4"]);
+}
+
+pub async fn publish_batches_answers_each_batch_on_its_own(f: Fixture) {
+    let topic = f.name("batches-topic");
+    f.port.create_topic(&topic, false).await.unwrap();
+    let q = f.standard("batches", 30).await;
+    f.port.subscribe(&topic, &q, None).await.unwrap();
+    let missing = f.name("no-such-topic");
+    let batch = |from: usize, n: usize| -> Vec<BatchEntry<SendRequest>> {
+        (from..from + n)
+            .map(|i| BatchEntry {
+                id: i.to_string(),
+                entry: SendRequest::new(format!("m{i}")),
+            })
+            .collect()
+    };
+    let (first, lost, last) = (batch(0, 10), batch(10, 1), batch(11, 3));
+    let results = f
+        .publisher
+        .publish_batches(&[(&topic, &first), (&missing, &lost), (&topic, &last)])
+        .await;
+    assert_eq!(results.len(), 3, "one result per batch");
+    let ok = |r: &Result<Vec<BatchResult<SendOutcome>>, QueueError>| {
+        r.as_ref()
+            .map(|entries| entries.iter().filter(|e| e.result.is_ok()).count())
+            .ok()
+    };
+    assert_eq!(ok(&results[0]), Some(10));
+    assert!(
+        results[1].is_err(),
+        "a batch to a topic that does not exist fails: {:?}",
+        results[1].as_ref().map(Vec::len)
+    );
+    assert_eq!(ok(&results[2]), Some(3), "and takes no other batch with it");
+    let mut bodies = Vec::new();
+    for _ in 0..10 {
+        for m in f.receive(&q, 10).await {
+            f.port.delete(&q, &m.receipt_handle).await.unwrap();
+            bodies.push(m.body);
+        }
+        if bodies.len() == 13 {
+            break;
+        }
+    }
+    bodies.sort_by_key(|b| b[1..].parse::<usize>().unwrap_or(usize::MAX));
+    let expected: Vec<String> = (0..10).chain(11..14).map(|i| format!("m{i}")).collect();
+    assert_eq!(bodies, expected);
 }

@@ -293,7 +293,7 @@ impl Consumer {
             let _ = stop.send(true);
         };
         // The loops end only after the signal, so both finish.
-        tokio::join!(signal, join_all(loops));
+        tokio::join!(signal, crate::join::join_all(loops));
     }
 
     /// One receive loop, until `shutdown` resolves, one receive ahead:
@@ -506,30 +506,6 @@ impl Consumer {
             .saturating_mul(factor)
             .min(self.config.retry_max_seconds)
     }
-}
-
-/// Runs `futures` together until all have finished.
-async fn join_all<F: Future<Output = ()>>(futures: Vec<F>) {
-    let mut futures: Vec<Option<std::pin::Pin<Box<F>>>> =
-        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for slot in &mut futures {
-            if let Some(f) = slot {
-                if f.as_mut().poll(cx).is_ready() {
-                    *slot = None;
-                } else {
-                    pending = true;
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
 }
 
 async fn run_handler(

@@ -125,4 +125,11 @@ impl Publisher for EmbeddedBroker {
     ) -> Result<Vec<BatchResult<SendOutcome>>, QueueError> {
         self.broker.publish_batch(topic, entries)
     }
+
+    async fn publish_batches(
+        &self,
+        batches: &[(&str, &[BatchEntry<SendRequest>])],
+    ) -> Vec<Result<Vec<BatchResult<SendOutcome>>, QueueError>> {
+        self.broker.publish_batches(batches)
+    }
 }

@@ -26,6 +26,7 @@ pub mod dlq;
 pub mod embedded;
 pub mod faults;
 pub mod inbox;
+mod join;
 pub mod outbox;
 pub mod port;
 pub mod sqlite;

@@ -84,4 +84,22 @@ pub trait Publisher: Send + Sync + 'static {
         topic: &str,
         entries: &[BatchEntry<SendRequest>],
     ) -> Result<Vec<BatchResult<SendOutcome>>, QueueError>;
+
+    /// Publishes several batches (each of up to 10 messages, each to its
+    /// topic): one result per batch, in order. By default every batch is
+    /// its own [`Publisher::publish_batch`], all in flight at once (on SNS,
+    /// a request each); a backend that can take them together overrides it
+    /// (the embedded broker: one transaction).
+    async fn publish_batches(
+        &self,
+        batches: &[(&str, &[BatchEntry<SendRequest>])],
+    ) -> Vec<Result<Vec<BatchResult<SendOutcome>>, QueueError>> {
+        crate::join::join_all(
+            batches
+                .iter()
+                .map(|(topic, entries)| self.publish_batch(topic, entries))
+                .collect(),
+        )
+        .await
+    }
 }

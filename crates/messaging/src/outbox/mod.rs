@@ -31,7 +31,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use evilent_broker::{Attributes, BatchEntry, SendRequest, limits};
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
 
 use crate::port::{Publisher, QueueError};
 
@@ -171,8 +170,9 @@ impl OutboxRelay {
     }
 
     /// Publishes one claim of due entries: up to [`RelayConfig::claim`]
-    /// rows, sent in batches of 10 (SNS's limit) all in flight at once, then
-    /// marked published together. A claim holds at most one entry per
+    /// rows, sent in batches of 10 (SNS's limit) with one
+    /// [`Publisher::publish_batches`] (on SNS all in flight at once, on the
+    /// embedded broker one transaction), then marked published together. A claim holds at most one entry per
     /// aggregate, so batches in flight together never reorder an
     /// aggregate's events.
     pub async fn step(&self) -> Result<RelayStep, OutboxError> {
@@ -187,22 +187,27 @@ impl OutboxRelay {
                 None => batches.push((entry.topic.clone(), vec![entry])),
             }
         }
-        let mut sends = JoinSet::new();
-        for (index, (topic, batch)) in batches.iter().enumerate() {
-            let requests: Vec<BatchEntry<SendRequest>> = batch
-                .iter()
-                .map(|e| BatchEntry {
-                    id: e.id.to_string(),
-                    entry: to_request(e),
-                })
-                .collect();
-            let (publisher, topic) = (self.publisher.clone(), topic.clone());
-            sends.spawn(async move { (index, publisher.publish_batch(&topic, &requests).await) });
-        }
+        let requests: Vec<Vec<BatchEntry<SendRequest>>> = batches
+            .iter()
+            .map(|(_, batch)| {
+                batch
+                    .iter()
+                    .map(|e| BatchEntry {
+                        id: e.id.to_string(),
+                        entry: to_request(e),
+                    })
+                    .collect()
+            })
+            .collect();
+        let sends: Vec<(&str, &[BatchEntry<SendRequest>])> = batches
+            .iter()
+            .zip(&requests)
+            .map(|((topic, _), requests)| (topic.as_str(), requests.as_slice()))
+            .collect();
+        let outcomes = self.publisher.publish_batches(&sends).await;
         let mut ok = Vec::new();
         let mut failures: Vec<(usize, Vec<i64>, String)> = Vec::new();
-        while let Some(joined) = sends.join_next().await {
-            let (index, outcome) = joined.map_err(|e| OutboxError(e.to_string()))?;
+        for (index, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
                 Ok(results) => {
                     let mut failed = Vec::new();
