@@ -64,6 +64,9 @@ pub struct Config {
     pub pollers: usize,
 }
 
+/// Most receive loops a consumer may run (`EVILENT_CONSUMER_POLLERS`).
+pub const MAX_POLLERS: u16 = 64;
+
 /// `EVILENT_CONSUMER_POLLERS`, else `default`.
 pub fn pollers_from_env(default: usize) -> anyhow::Result<usize> {
     match var("EVILENT_CONSUMER_POLLERS") {
@@ -72,9 +75,11 @@ pub fn pollers_from_env(default: usize) -> anyhow::Result<usize> {
             .trim()
             .parse::<usize>()
             .ok()
-            .filter(|n| (1..=64).contains(n))
+            .filter(|n| (1..=usize::from(MAX_POLLERS)).contains(n))
             .with_context(|| {
-                format!("EVILENT_CONSUMER_POLLERS={v:?}: a number of receive loops, 1..=64")
+                format!(
+                    "EVILENT_CONSUMER_POLLERS={v:?}: a number of receive loops, 1..={MAX_POLLERS}"
+                )
             }),
     }
 }

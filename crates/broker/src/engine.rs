@@ -498,7 +498,12 @@ impl Broker {
                 results
             }
             Err(e) => {
-                let message = e.to_string();
+                // Every failure here is already an internal one: each batch
+                // gets its message as it is.
+                let message = match e {
+                    BrokerError::Internal(m) => m,
+                    other => other.to_string(),
+                };
                 batches
                     .iter()
                     .map(|_| Err(BrokerError::Internal(message.clone())))

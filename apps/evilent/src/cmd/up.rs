@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use evilent::config::MAX_POLLERS;
 use evilent::system::{System, SystemConfig};
 
 #[derive(clap::Args)]
@@ -23,7 +24,7 @@ pub struct Args {
     #[arg(long, env = "EVILENT_PRODUCTS_PORT", default_value_t = 8082)]
     pub products_port: u16,
     /// Receive loops per queue.
-    #[arg(long, env = "EVILENT_CONSUMER_POLLERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, env = "EVILENT_CONSUMER_POLLERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_POLLERS)))]
     pub pollers: u16,
 }
 

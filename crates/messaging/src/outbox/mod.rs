@@ -172,9 +172,9 @@ impl OutboxRelay {
     /// Publishes one claim of due entries: up to [`RelayConfig::claim`]
     /// rows, sent in batches of 10 (SNS's limit) with one
     /// [`Publisher::publish_batches`] (on SNS all in flight at once, on the
-    /// embedded broker one transaction), then marked published together. A claim holds at most one entry per
-    /// aggregate, so batches in flight together never reorder an
-    /// aggregate's events.
+    /// embedded broker one transaction), then marked published together.
+    /// A claim holds at most one entry per aggregate, so batches in flight
+    /// together never reorder an aggregate's events.
     pub async fn step(&self) -> Result<RelayStep, OutboxError> {
         let entries = self.store.pending(self.config.claim.max(1)).await?;
         let mut batches: Vec<(String, Vec<&OutboxEntry>)> = Vec::new();
