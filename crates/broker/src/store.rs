@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use rusqlite::config::DbConfig;
 
 /// How much a commit survives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,6 +47,11 @@ pub fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<
     // dozen distinct statements; rusqlite keeps 16 prepared by default, and
     // re-preparing an evicted one costs more than running it.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Without the query planner stability guarantee, SQLite marks a bound
+    // `LIMIT ?` (the relay's claim, the broker's receive) as something the
+    // plan may depend on, and re-parses the statement on every execution
+    // that binds it, cache or not. evilent's queries have one plan each.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
 }
 
@@ -93,3 +99,28 @@ CREATE TABLE IF NOT EXISTS dedup (
     PRIMARY KEY (scope, dedup_id)
 );
 ";
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    use super::*;
+
+    #[test]
+    fn a_bound_limit_does_not_re_prepare_a_cached_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_sqlite(&dir.path().join("t.db"), Durability::default()).unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2), (3);")
+            .unwrap();
+        let sql = "SELECT x FROM t WHERE x >= ?1 ORDER BY x LIMIT ?2";
+        for limit in [1_i64, 2, 3, 2] {
+            let mut stmt = conn.prepare_cached(sql).unwrap();
+            let n = stmt
+                .query_map([0, limit], |r| r.get::<_, i64>(0))
+                .unwrap()
+                .count();
+            assert_eq!(n, usize::try_from(limit).unwrap());
+            assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
+        }
+    }
+}
