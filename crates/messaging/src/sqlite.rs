@@ -16,15 +16,23 @@
 //! - a caller queues its closure and, if no other caller is committing,
 //!   becomes the *leader*: it yields to the runtime once (so that writes
 //!   ready to run on its thread, such as the rest of a consumer's batch,
-//!   queue too), then runs every queued closure, each in its own
-//!   savepoint, commits once, and hands each caller its result; if more
+//!   queue too), then runs every queued closure in one transaction,
+//!   commits once, and hands each caller its result; if more
 //!   writes queued meanwhile, a thread of the blocking pool leads on, so
 //!   no caller waits on more than one round of others' writes;
 //! - a caller that arrives while a leader is busy just waits (without
 //!   blocking its thread) and is picked up by the leader's next round;
-//! - a closure that fails rolls back to its savepoint: its own changes go,
-//!   the others' stay; if the commit itself fails, every caller of that
-//!   round gets the error and nothing of the round is kept.
+//! - a closure that fails takes only its own changes with it: the round's
+//!   transaction is rolled back and begun again without it, the other
+//!   closures running again (a closure may therefore run more than once;
+//!   only its last run counts); if the commit itself fails, every caller of
+//!   that round gets the error and nothing of the round is kept.
+//!
+//! Why roll back and run again rather than give each closure a savepoint:
+//! a savepoint copies every page its closure touches, in full, to a
+//! statement journal, in case it must be undone, and writes rarely fail.
+//! Profiled under load, the copies cost more CPU than re-runs would; a
+//! failing write costs one more run of the writes queued before it.
 //!
 //! A caller gets its answer only after the commit that holds its change,
 //! so an accepted write is as durable as with a transaction of its own.
@@ -57,14 +65,49 @@ const MAX_GROUP: usize = 64;
 /// Read-only connections of a file database, beside its one writer.
 pub const READERS: usize = 2;
 
-/// A queued write: runs in its savepoint and says whether to keep it; the
-/// returned [`Finish`] hands the caller its result once the commit is known.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
-type Finish = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
+/// A queued write.
+trait Job: Send {
+    /// Runs the write in the round's transaction (again, if the round was
+    /// rolled back for another write); whether it succeeded.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Hands the caller its result once the commit is known.
+    fn finish(self: Box<Self>, commit_failed: Option<&rusqlite::Error>);
+}
+
+/// [`Job`] of one [`SqliteDb::write`]: the closure, its last result, and
+/// where its caller waits.
+struct Write<F, T> {
+    f: F,
+    out: Option<rusqlite::Result<T>>,
+    caller: oneshot::Sender<rusqlite::Result<T>>,
+}
+
+impl<F, T> Job for Write<F, T>
+where
+    F: Fn(&Connection) -> rusqlite::Result<T> + Send,
+    T: Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let out = (self.f)(conn);
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit_failed: Option<&rusqlite::Error>) {
+        let _ = self.caller.send(match (self.out, commit_failed) {
+            (Some(Err(e)), _) => Err(e),
+            (_, Some(e)) => Err(copy_error(e)),
+            (Some(out), None) => out,
+            // Never ran: the transaction could not begin.
+            (None, None) => Err(abandoned()),
+        });
+    }
+}
 
 #[derive(Default)]
 struct Queue {
-    jobs: Vec<Job>,
+    jobs: Vec<Box<dyn Job>>,
     /// A caller is running the queued writes.
     leading: bool,
 }
@@ -163,23 +206,20 @@ impl SqliteDb {
     /// Runs `f` inside a transaction and returns its result once that
     /// transaction has committed; an `Err` from `f` undoes what `f` did and
     /// nothing else. Writes that arrive together share one commit (see the
-    /// module docs). `f` must not begin or end transactions itself.
+    /// module docs). `f` must not begin or end transactions itself, and may
+    /// be run more than once (when another write of its round fails): only
+    /// its last run is committed and returned, so it must have no effect
+    /// outside the connection.
     pub async fn write<T, F>(&self, f: F) -> rusqlite::Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let out = f(conn);
-            let keep = out.is_ok();
-            let finish: Finish = Box::new(move |commit_failed| {
-                let _ = tx.send(match (out, commit_failed) {
-                    (Ok(_), Some(e)) => Err(copy_error(e)),
-                    (out, _) => out,
-                });
-            });
-            (keep, finish)
+        let (caller, rx) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(Write {
+            f,
+            out: None,
+            caller,
         });
         let lead = {
             let mut queue = lock(&self.queue);
@@ -197,14 +237,7 @@ impl SqliteDb {
                 db.lead();
             }
         }
-        rx.await.unwrap_or_else(|_| {
-            Err(rusqlite::Error::SqliteFailure(
-                ffi::Error::new(ffi::SQLITE_ABORT),
-                Some(
-                    "the write was abandoned: its group's transaction failed before it ran".into(),
-                ),
-            ))
-        })
+        rx.await.unwrap_or_else(|_| Err(abandoned()))
     }
 
     /// Leads as the caller: commits one round (the caller's own write is in
@@ -239,7 +272,7 @@ impl SqliteDb {
     /// Commits one round of queued writes; `false` (and the lead given up)
     /// when none was left.
     fn round(&self) -> bool {
-        let round: Vec<Job> = {
+        let round: Vec<Box<dyn Job>> = {
             let mut queue = lock(&self.queue);
             if queue.jobs.is_empty() {
                 queue.leading = false;
@@ -261,36 +294,45 @@ impl SqliteDb {
     }
 }
 
-/// One transaction for `round`: each write in a savepoint, one commit, then
-/// every caller told the outcome. A write that never ran (the transaction
-/// could not begin) is dropped, and its caller told it was abandoned.
-/// Returns whether the round committed.
-fn commit_round(conn: &mut Connection, round: Vec<Job>) -> bool {
-    let mut finishes = Vec::with_capacity(round.len());
-    let outcome = (|| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Prepared once per connection (rusqlite's `savepoint()` parses its
-        // statement on every call, and there is one per write).
-        let step = |sql: &str| tx.prepare_cached(sql).and_then(|mut s| s.execute([]));
-        for job in round {
-            step("SAVEPOINT evilent_write")?;
-            let (keep, finish) = job(&tx);
-            finishes.push(finish);
-            if !keep {
-                step("ROLLBACK TO evilent_write")?;
+/// One transaction for `round`, committed once, then every caller told the
+/// outcome. A write that fails is left out and the transaction rolled back
+/// and run again without it, so that what it did before failing goes and
+/// the others' writes stay whole. Returns whether the round committed.
+fn commit_round(conn: &mut Connection, mut round: Vec<Box<dyn Job>>) -> bool {
+    let mut failed = vec![false; round.len()];
+    let outcome = loop {
+        let attempt = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (job, failed) in round.iter_mut().zip(&mut failed) {
+                if !*failed && !job.run(&tx) {
+                    // Dropping `tx` rolls the round back.
+                    *failed = true;
+                    return Ok(false);
+                }
             }
-            step("RELEASE evilent_write")?;
+            tx.commit().map(|()| true)
+        })();
+        match attempt {
+            Ok(false) => {}
+            Ok(true) => break None,
+            Err(e) => break Some(e),
         }
-        tx.commit()
-    })();
-    let failed = outcome.err();
-    if let Some(e) = &failed {
-        tracing::error!(error = %e, writes = finishes.len(), "group commit failed");
+    };
+    if let Some(e) = &outcome {
+        tracing::error!(error = %e, writes = round.len(), "group commit failed");
     }
-    for finish in finishes {
-        finish(failed.as_ref());
+    for job in round {
+        job.finish(outcome.as_ref());
     }
-    failed.is_none()
+    outcome.is_none()
+}
+
+/// What the caller of a write that never ran is told.
+fn abandoned() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        ffi::Error::new(ffi::SQLITE_ABORT),
+        Some("the write was abandoned: its group's transaction failed before it ran".into()),
+    )
 }
 
 /// The commit error for each caller of a failed round.

@@ -106,6 +106,74 @@ async fn a_failing_write_undoes_only_itself() {
     assert_eq!(keys, ["a", "a-side", "b", "b-side", "taken"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_that_fails_on_a_rounds_own_change_leaves_the_rest_committed_once() {
+    let db = db();
+    let (release, holder) = hold(&db);
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // The first write's caller leads, and waits on the held connection with
+    // a round of its own; the three below queue in order behind it and
+    // share the next round.
+    let first = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.write(|tx| tx.execute("INSERT INTO t (k, v) VALUES ('first', 1)", []))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut writes = Vec::new();
+    for key in ["dup", "dup", "other"] {
+        let (db, runs) = (db.clone(), runs.clone());
+        writes.push(tokio::spawn(async move {
+            db.write(move |tx| {
+                runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tx.execute("INSERT INTO t (k, v) VALUES (?1 || '-log', 1)", [key])
+                    .or_else(|_| {
+                        tx.execute("UPDATE t SET v = v + 1 WHERE k = ?1 || '-log'", [key])
+                    })?;
+                tx.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [key])
+            })
+            .await
+        }));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    release.wait();
+    holder.join().expect("holder");
+    first.await.expect("task").expect("first write");
+    let mut results = Vec::new();
+    for w in writes {
+        results.push(w.await.expect("task"));
+    }
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    let err = results[1]
+        .as_ref()
+        .expect_err("the second insert of the same key");
+    assert!(err.to_string().contains("UNIQUE"), "{err}");
+    assert!(results[2].is_ok(), "{:?}", results[2]);
+    // The first write ran twice (the round was rolled back when the second
+    // failed) yet is committed once: its log row counts one run; the failed
+    // write's update of that row went with it.
+    let rows: Vec<(String, i64)> = db
+        .with(|c| {
+            c.prepare("SELECT k, v FROM t ORDER BY k")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .expect("rows");
+    let expected = [
+        ("dup", 1),
+        ("dup-log", 1),
+        ("first", 1),
+        ("other", 1),
+        ("other-log", 1),
+    ]
+    .map(|(k, v)| (k.to_owned(), v));
+    assert_eq!(rows, expected);
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 4);
+    assert_eq!(db.commits(), 2);
+}
+
 #[tokio::test]
 async fn a_lone_write_commits_at_once() {
     let db = db();

@@ -136,7 +136,7 @@ impl OutboxStore for SqliteOutbox {
                 let mut stmt =
                     tx.prepare_cached("UPDATE outbox SET published_at = ?2 WHERE id = ?1")?;
                 let now = now_ms();
-                for id in ids {
+                for id in &ids {
                     stmt.execute(params![id, now])?;
                 }
                 Ok(())
@@ -158,7 +158,7 @@ impl OutboxStore for SqliteOutbox {
                 let mut stmt = tx.prepare_cached(
                     "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
                 )?;
-                for id in ids {
+                for id in &ids {
                     stmt.execute(params![id, next, error])?;
                 }
                 Ok(())
