@@ -496,7 +496,12 @@ pub fn validate_message(req: &SendRequest, max_size: u32) -> Result<(), BrokerEr
             "MessageBody must not be empty".into(),
         ));
     }
-    if let Some(c) = req.body.chars().find(|c| !allowed_char(*c)) {
+    // Only control characters and U+FFFE/U+FFFF (which start with 0xEF)
+    // can be refused in valid UTF-8: a byte scan clears most bodies.
+    let suspect = |b: &u8| (*b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || *b == 0xEF;
+    if req.body.as_bytes().iter().any(suspect)
+        && let Some(c) = req.body.chars().find(|c| !allowed_char(*c))
+    {
         return Err(BrokerError::InvalidMessageContents(format!(
             "character U+{:04X} is not allowed in a message body",
             u32::from(c)

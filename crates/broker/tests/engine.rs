@@ -193,6 +193,20 @@ fn invalid_characters_and_attributes_are_refused_with_their_reason() {
         .send("q", &SendRequest::new("bad \u{1} char"))
         .unwrap_err();
     assert!(err.to_string().contains("U+0001"), "{err}");
+    for (body, refused) in [
+        ("\u{FFFE}", "U+FFFE"),
+        ("x \u{FFFF}", "U+FFFF"),
+        ("\u{1F}", "U+001F"),
+    ] {
+        let err = b.send("q", &SendRequest::new(body)).unwrap_err();
+        assert!(err.to_string().contains(refused), "{err}");
+    }
+    // Tab, newlines and any other Unicode scalar value are allowed.
+    b.send(
+        "q",
+        &SendRequest::new("a\tb\nc\rd é ☃ \u{FFFD} \u{EFFF} 😀"),
+    )
+    .unwrap();
     let err = b
         .send(
             "q",
