@@ -5,6 +5,7 @@ pub mod demo;
 pub mod dlq;
 pub mod events;
 pub mod infra;
+pub mod loadgen;
 pub mod migrate;
 pub mod process;
 pub mod sidebyside;

@@ -12,7 +12,9 @@
 //!   single-row transactions on the same disk, and beside the rate at which
 //!   the same clients get through bare HTTP round trips (`GET /health`):
 //!   the share of the machine that HTTP alone takes, when the load
-//!   generator runs on the same cores as the system under test;
+//!   generator runs on the same cores as the system under test (its clients
+//!   are as lean as wrk's, see [`super::loadgen`], so that they take as
+//!   little of those cores as they can);
 //! - **memory**: the RSS of the system under test, idle and the peak under load;
 //! - with `EVILENT_BROKER=sqs`: the outbox → SNS → SQS → consumer path run
 //!   in this process, with every SQS/SNS request counted at the SDK:
@@ -20,6 +22,7 @@
 //!
 //! The latency distribution is drawn as an SVG (cumulative distribution).
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -30,6 +33,7 @@ use anyhow::{Context, bail};
 use evilent::system::dev_key_path;
 use evilent_platform::DevIssuer;
 use evilent_platform::auth::TokenRequest;
+use hyper::http::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -520,7 +524,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     // 2. Sustained throughput, and memory under load.
     let total = args.products;
-    let next = Arc::new(AtomicU64::new(0));
     let peak = Arc::new(AtomicU64::new(0));
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
@@ -532,31 +535,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         })
     };
+    let create = super::loadgen::Prepared {
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, ports[2])),
+        method: Method::POST,
+        path: "/product".into(),
+        bearer: Some(token.clone()),
+        json: Some(serde_json::to_vec(&product)?.into()),
+        expect: StatusCode::CREATED,
+    };
     let t0 = Instant::now();
-    let mut clients = Vec::new();
-    for _ in 0..args.concurrency {
-        let (http, token, next, product, url) = (
-            http.clone(),
-            token.clone(),
-            next.clone(),
-            product.clone(),
-            format!("{products}/product"),
-        );
-        clients.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < total as u64 {
-                let r = http
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&product)
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status() == 201, "POST /product: {}", r.status());
-                // Read to the end, so the connection goes back to the pool.
-                r.bytes().await?;
-            }
-            anyhow::Ok(())
-        }));
-    }
+    let clients = {
+        let concurrency = args.concurrency;
+        tokio::spawn(
+            async move { super::loadgen::hammer(&create, total as u64, concurrency).await },
+        )
+    };
     let target = (n + total) as i64;
     loop {
         let b: Value = http
@@ -582,9 +575,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = t0.elapsed();
-    for c in clients {
-        c.await??;
-    }
+    clients.await??;
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
     #[allow(clippy::cast_precision_loss)]
@@ -592,13 +583,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     // 3. Bare HTTP round trips with the same clients: what is left of the
     // two cores for everything behind the 201 once HTTP is paid for.
-    let round_trips = http_round_trips(
-        &http,
-        &format!("{products}/health"),
-        total,
-        args.concurrency,
-    )
-    .await?;
+    let health = super::loadgen::Prepared {
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, ports[2])),
+        method: Method::GET,
+        path: "/health".into(),
+        bearer: None,
+        json: None,
+        expect: StatusCode::OK,
+    };
+    let round_trips = super::loadgen::hammer(&health, total as u64, args.concurrency).await?;
     drop(up);
 
     // 4. SNS + SQS requests per event, when configured.
@@ -638,34 +631,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     print_table(&report);
     Ok(())
-}
-
-/// `GET url` `total` times from `concurrency` clients; round trips per second.
-async fn http_round_trips(
-    http: &reqwest::Client,
-    url: &str,
-    total: usize,
-    concurrency: usize,
-) -> anyhow::Result<f64> {
-    let next = Arc::new(AtomicU64::new(0));
-    let t0 = Instant::now();
-    let mut clients = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let (http, next, url) = (http.clone(), next.clone(), url.to_owned());
-        clients.spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < total as u64 {
-                let r = http.get(&url).send().await?;
-                anyhow::ensure!(r.status() == 200, "GET {url}: {}", r.status());
-                r.bytes().await?;
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(done) = clients.join_next().await {
-        done??;
-    }
-    #[allow(clippy::cast_precision_loss)]
-    Ok(total as f64 / t0.elapsed().as_secs_f64())
 }
 
 fn print_table(r: &Report) {
