@@ -80,10 +80,12 @@ fn append_all(conn: &Connection, events: &[Envelope]) -> rusqlite::Result<()> {
 
 /// Writes `p` over the stored row at `p.version - 1`; false if that row moved on.
 fn save(conn: &Connection, p: &Product) -> rusqlite::Result<bool> {
-    let n = conn.execute(
+    let n = conn.prepare_cached(
         "UPDATE products SET name = ?2, description = ?3, price_minor = ?4, category_id = ?5, stock = ?6,
                              is_active = ?7, updated_at = ?8, version = ?9
          WHERE id = ?1 AND version = ?10",
+    )?
+    .execute(
         params![
             p.id,
             p.name,
@@ -283,8 +285,10 @@ impl ProductStore for SqliteProductStore {
                     // A deletion that overtook the creation left a tombstone
                     // without details: an older event may still fill them in,
                     // never change what is newer.
-                    let filled = tx.execute(
+                    let filled = tx.prepare_cached(
                         "UPDATE sellers SET email = ?2, first_name = ?3, last_name = ?4 WHERE user_id = ?1 AND email = ''",
+                    )?
+                    .execute(
                         params![d.user_id, d.email, d.first_name, d.last_name],
                     )?;
                     return Ok(if filled == 1 {
@@ -298,11 +302,13 @@ impl ProductStore for SqliteProductStore {
                     .aggregate_version
                     .map_or_else(|| stored.as_ref().map_or(0, |s| s.version), |v| i64::try_from(v).unwrap_or(i64::MAX));
                 let active = stored.as_ref().is_none_or(|s| s.is_active);
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO sellers (user_id, email, first_name, last_name, is_active, version, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT(user_id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name,
                         last_name = excluded.last_name, version = excluded.version, updated_at = excluded.updated_at",
+                )?
+                .execute(
                     params![d.user_id, d.email, d.first_name, d.last_name, active, version, Utc::now().to_rfc3339()],
                 )?;
                 Ok(Handled::Applied)
@@ -332,11 +338,13 @@ impl ProductStore for SqliteProductStore {
                     .map_or_else(|| stored.as_ref().map_or(0, |s| s.version), |v| i64::try_from(v).unwrap_or(i64::MAX));
                 let now = Utc::now();
                 // Deletion wins over any version: a deleted user stays deleted.
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO sellers (user_id, email, first_name, last_name, is_active, version, updated_at)
                      VALUES (?1, '', '', '', 0, ?2, ?3)
                      ON CONFLICT(user_id) DO UPDATE SET is_active = 0, version = MAX(version, excluded.version),
                         updated_at = excluded.updated_at",
+                )?
+                .execute(
                     params![user_id, version, now.to_rfc3339()],
                 )?;
                 let products: Vec<Product> = tx
