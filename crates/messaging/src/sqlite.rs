@@ -23,16 +23,16 @@
 //! - a caller that arrives while a leader is busy just waits (without
 //!   blocking its thread) and is picked up by the leader's next round;
 //! - a closure that fails takes only its own changes with it: the round's
-//!   transaction is rolled back and begun again without it, the other
-//!   closures running again (a closure may therefore run more than once;
-//!   only its last run counts); if the commit itself fails, every caller of
-//!   that round gets the error and nothing of the round is kept.
+//!   transaction is rolled back and run once more without it, each
+//!   closure now in a savepoint so that a further failure undoes only
+//!   itself (a closure may therefore run twice; only its last run counts);
+//!   if the commit itself fails, every caller of that round gets the error
+//!   and nothing of the round is kept.
 //!
-//! Why roll back and run again rather than give each closure a savepoint:
-//! a savepoint copies every page its closure touches, in full, to a
-//! statement journal, in case it must be undone, and writes rarely fail.
-//! Profiled under load, the copies cost more CPU than re-runs would; a
-//! failing write costs one more run of the writes queued before it.
+//! Why not a savepoint per closure from the start: a savepoint copies
+//! every page its closure touches, in full, to a statement journal, in
+//! case it must be undone, and writes rarely fail. Profiled under load,
+//! the copies cost more CPU than the rare second run does.
 //!
 //! A caller gets its answer only after the commit that holds its change,
 //! so an accepted write is as durable as with a transaction of its own.
@@ -207,9 +207,9 @@ impl SqliteDb {
     /// transaction has committed; an `Err` from `f` undoes what `f` did and
     /// nothing else. Writes that arrive together share one commit (see the
     /// module docs). `f` must not begin or end transactions itself, and may
-    /// be run more than once (when another write of its round fails): only
-    /// its last run is committed and returned, so it must have no effect
-    /// outside the connection.
+    /// be run twice (when another write of its round fails): only its last
+    /// run is committed and returned, so it must have no effect outside the
+    /// connection.
     pub async fn write<T, F>(&self, f: F) -> rusqlite::Result<T>
     where
         T: Send + 'static,
@@ -295,16 +295,30 @@ impl SqliteDb {
 }
 
 /// One transaction for `round`, committed once, then every caller told the
-/// outcome. A write that fails is left out and the transaction rolled back
-/// and run again without it, so that what it did before failing goes and
-/// the others' writes stay whole. Returns whether the round committed.
+/// outcome. The writes run plainly; if one fails, the transaction is rolled
+/// back (what that write did before failing goes with it) and the round
+/// runs once more without it, this time each write in a savepoint, so that
+/// any further failure undoes only itself: no write runs more than twice.
+/// Returns whether the round committed.
 fn commit_round(conn: &mut Connection, mut round: Vec<Box<dyn Job>>) -> bool {
     let mut failed = vec![false; round.len()];
+    let mut careful = false;
     let outcome = loop {
         let attempt = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let step = |sql: &str| tx.prepare_cached(sql).and_then(|mut s| s.execute([]));
             for (job, failed) in round.iter_mut().zip(&mut failed) {
-                if !*failed && !job.run(&tx) {
+                if *failed {
+                    continue;
+                }
+                if careful {
+                    step("SAVEPOINT evilent_write")?;
+                    if !job.run(&tx) {
+                        *failed = true;
+                        step("ROLLBACK TO evilent_write")?;
+                    }
+                    step("RELEASE evilent_write")?;
+                } else if !job.run(&tx) {
                     // Dropping `tx` rolls the round back.
                     *failed = true;
                     return Ok(false);
@@ -313,7 +327,7 @@ fn commit_round(conn: &mut Connection, mut round: Vec<Box<dyn Job>>) -> bool {
             tx.commit().map(|()| true)
         })();
         match attempt {
-            Ok(false) => {}
+            Ok(false) => careful = true,
             Ok(true) => break None,
             Err(e) => break Some(e),
         }

@@ -174,6 +174,59 @@ async fn a_write_that_fails_on_a_rounds_own_change_leaves_the_rest_committed_onc
     assert_eq!(db.commits(), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_failure_each_write_of_the_round_fails_alone_and_none_runs_three_times() {
+    let db = db();
+    db.write(|tx| tx.execute("INSERT INTO t (k, v) VALUES ('taken', 0)", []))
+        .await
+        .expect("seed row");
+    let (release, holder) = hold(&db);
+    let first = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.write(|tx| tx.execute("INSERT INTO t (k, v) VALUES ('first', 1)", []))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Good and failing writes alternate in one round.
+    let keys = ["g0", "taken", "g2", "taken", "g4", "taken"];
+    let runs: Arc<Vec<std::sync::atomic::AtomicUsize>> = Arc::new(
+        keys.iter()
+            .map(|_| std::sync::atomic::AtomicUsize::new(0))
+            .collect(),
+    );
+    let mut writes = Vec::new();
+    for (i, key) in keys.into_iter().enumerate() {
+        let (db, runs) = (db.clone(), runs.clone());
+        writes.push(tokio::spawn(async move {
+            db.write(move |tx| {
+                runs[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tx.execute("INSERT INTO t (k, v) VALUES (?1 || '-side', 1)", [key])?;
+                tx.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [key])
+            })
+            .await
+        }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    release.wait();
+    holder.join().expect("holder");
+    first.await.expect("task").expect("first write");
+    for (i, w) in writes.into_iter().enumerate() {
+        let result = w.await.expect("task");
+        assert_eq!(result.is_ok(), i % 2 == 0, "write {i}: {result:?}");
+    }
+    let runs: Vec<usize> = runs
+        .iter()
+        .map(|r| r.load(std::sync::atomic::Ordering::Relaxed))
+        .collect();
+    // The first failure runs the round again, each write in a savepoint: the
+    // write before it runs twice, every other write once.
+    assert_eq!(runs, [2, 1, 1, 1, 1, 1]);
+    assert_eq!(count(&db), 1 + 1 + 3 * 2);
+    assert_eq!(db.commits(), 3);
+}
+
 #[tokio::test]
 async fn a_lone_write_commits_at_once() {
     let db = db();
