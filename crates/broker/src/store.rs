@@ -39,9 +39,9 @@ pub fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Savepoints (one per write in a group commit) keep the pages they
-    // change in a statement journal; in a file that is a write syscall per
-    // page, on the hot path of every grouped write. In memory it is a copy.
+    // Statement journals (a savepoint's, or a multi-row statement's inside
+    // a transaction) keep the pages they change; in a file that is a write
+    // syscall per page, on the writer's path. In memory it is a copy.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // A service's store, outbox and inbox share one connection and use a few
     // dozen distinct statements; rusqlite keeps 16 prepared by default, and
