@@ -3,6 +3,7 @@
 //! commit, and one failing write takes nothing of the others with it;
 //! reads of a file database do not wait for the writer.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
@@ -106,14 +107,14 @@ async fn a_failing_write_undoes_only_itself() {
     assert_eq!(keys, ["a", "a-side", "b", "b-side", "taken"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_write_that_fails_on_a_rounds_own_change_leaves_the_rest_committed_once() {
-    let db = db();
-    let (release, holder) = hold(&db);
-    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    // The first write's caller leads, and waits on the held connection with
-    // a round of its own; the three below queue in order behind it and
-    // share the next round.
+/// Runs `writes` as one round, in their order: a first write takes the
+/// lead and waits on the held connection, so the others queue behind it
+/// and share the next round. Their results, in order.
+async fn one_round<F>(db: &SqliteDb, writes: Vec<F>) -> Vec<rusqlite::Result<usize>>
+where
+    F: Fn(&rusqlite::Connection) -> rusqlite::Result<usize> + Send + 'static,
+{
+    let (release, holder) = hold(db);
     let first = {
         let db = db.clone();
         tokio::spawn(async move {
@@ -122,29 +123,65 @@ async fn a_write_that_fails_on_a_rounds_own_change_leaves_the_rest_committed_onc
         })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut writes = Vec::new();
-    for key in ["dup", "dup", "other"] {
-        let (db, runs) = (db.clone(), runs.clone());
-        writes.push(tokio::spawn(async move {
-            db.write(move |tx| {
-                runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tx.execute("INSERT INTO t (k, v) VALUES (?1 || '-log', 1)", [key])
-                    .or_else(|_| {
-                        tx.execute("UPDATE t SET v = v + 1 WHERE k = ?1 || '-log'", [key])
-                    })?;
-                tx.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [key])
-            })
-            .await
-        }));
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut queued = Vec::new();
+    for write in writes {
+        let db = db.clone();
+        queued.push(tokio::spawn(async move { db.write(write).await }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     release.wait();
     holder.join().expect("holder");
     first.await.expect("task").expect("first write");
     let mut results = Vec::new();
-    for w in writes {
+    for w in queued {
         results.push(w.await.expect("task"));
     }
+    results
+}
+
+type Body = fn(&rusqlite::Connection, &str) -> rusqlite::Result<usize>;
+type Write = Box<dyn Fn(&rusqlite::Connection) -> rusqlite::Result<usize> + Send>;
+
+/// A write per key doing `body`, and how many times each has run.
+fn counted_writes(keys: &[&'static str], body: Body) -> (Arc<Vec<AtomicUsize>>, Vec<Write>) {
+    let counted: Arc<Vec<AtomicUsize>> =
+        Arc::new(keys.iter().map(|_| AtomicUsize::new(0)).collect());
+    let writes = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let (counted, key) = (counted.clone(), *key);
+            Box::new(move |tx: &rusqlite::Connection| {
+                counted[i].fetch_add(1, Ordering::Relaxed);
+                body(tx, key)
+            }) as Write
+        })
+        .collect();
+    (counted, writes)
+}
+
+fn runs(counters: &[AtomicUsize]) -> Vec<usize> {
+    counters.iter().map(|r| r.load(Ordering::Relaxed)).collect()
+}
+
+fn rows(db: &SqliteDb) -> Vec<(String, i64)> {
+    db.with(|c| {
+        c.prepare("SELECT k, v FROM t ORDER BY k")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()
+    })
+    .expect("rows")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_that_fails_on_a_rounds_own_change_leaves_the_rest_committed_once() {
+    let db = db();
+    let (counted, writes) = counted_writes(&["dup", "dup", "other"], |tx, key| {
+        tx.execute("INSERT INTO t (k, v) VALUES (?1 || '-log', 1)", [key])
+            .or_else(|_| tx.execute("UPDATE t SET v = v + 1 WHERE k = ?1 || '-log'", [key]))?;
+        tx.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [key])
+    });
+    let results = one_round(&db, writes).await;
     assert!(results[0].is_ok(), "{:?}", results[0]);
     let err = results[1]
         .as_ref()
@@ -154,13 +191,6 @@ async fn a_write_that_fails_on_a_rounds_own_change_leaves_the_rest_committed_onc
     // The first write ran twice (the round was rolled back when the second
     // failed) yet is committed once: its log row counts one run; the failed
     // write's update of that row went with it.
-    let rows: Vec<(String, i64)> = db
-        .with(|c| {
-            c.prepare("SELECT k, v FROM t ORDER BY k")?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()
-        })
-        .expect("rows");
     let expected = [
         ("dup", 1),
         ("dup-log", 1),
@@ -169,8 +199,8 @@ async fn a_write_that_fails_on_a_rounds_own_change_leaves_the_rest_committed_onc
         ("other-log", 1),
     ]
     .map(|(k, v)| (k.to_owned(), v));
-    assert_eq!(rows, expected);
-    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 4);
+    assert_eq!(rows(&db), expected);
+    assert_eq!(runs(&counted), [2, 1, 1]);
     assert_eq!(db.commits(), 2);
 }
 
@@ -180,49 +210,18 @@ async fn after_a_failure_each_write_of_the_round_fails_alone_and_none_runs_three
     db.write(|tx| tx.execute("INSERT INTO t (k, v) VALUES ('taken', 0)", []))
         .await
         .expect("seed row");
-    let (release, holder) = hold(&db);
-    let first = {
-        let db = db.clone();
-        tokio::spawn(async move {
-            db.write(|tx| tx.execute("INSERT INTO t (k, v) VALUES ('first', 1)", []))
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
     // Good and failing writes alternate in one round.
     let keys = ["g0", "taken", "g2", "taken", "g4", "taken"];
-    let runs: Arc<Vec<std::sync::atomic::AtomicUsize>> = Arc::new(
-        keys.iter()
-            .map(|_| std::sync::atomic::AtomicUsize::new(0))
-            .collect(),
-    );
-    let mut writes = Vec::new();
-    for (i, key) in keys.into_iter().enumerate() {
-        let (db, runs) = (db.clone(), runs.clone());
-        writes.push(tokio::spawn(async move {
-            db.write(move |tx| {
-                runs[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tx.execute("INSERT INTO t (k, v) VALUES (?1 || '-side', 1)", [key])?;
-                tx.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [key])
-            })
-            .await
-        }));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    release.wait();
-    holder.join().expect("holder");
-    first.await.expect("task").expect("first write");
-    for (i, w) in writes.into_iter().enumerate() {
-        let result = w.await.expect("task");
+    let (counted, writes) = counted_writes(&keys, |tx, key| {
+        tx.execute("INSERT INTO t (k, v) VALUES (?1 || '-side', 1)", [key])?;
+        tx.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [key])
+    });
+    for (i, result) in one_round(&db, writes).await.iter().enumerate() {
         assert_eq!(result.is_ok(), i % 2 == 0, "write {i}: {result:?}");
     }
-    let runs: Vec<usize> = runs
-        .iter()
-        .map(|r| r.load(std::sync::atomic::Ordering::Relaxed))
-        .collect();
     // The first failure runs the round again, each write in a savepoint: the
     // write before it runs twice, every other write once.
-    assert_eq!(runs, [2, 1, 1, 1, 1, 1]);
+    assert_eq!(runs(&counted), [2, 1, 1, 1, 1, 1]);
     assert_eq!(count(&db), 1 + 1 + 3 * 2);
     assert_eq!(db.commits(), 3);
 }
