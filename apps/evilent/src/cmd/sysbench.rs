@@ -556,6 +556,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         )
     };
     let target = (n + total) as i64;
+    let mut clients = Some(clients);
+    let mut accepted = None;
     loop {
         let b: Value = http
             .get(&stats_url)
@@ -573,6 +575,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         if count >= target {
             break;
         }
+        // A client that got another answer than 201 stops the run now,
+        // rather than leave it waiting for products that will never count.
+        if let Some(done) = clients.take_if(|c| c.is_finished()) {
+            accepted = Some(done.await??);
+        }
         anyhow::ensure!(
             t0.elapsed() < Duration::from_secs(300),
             "throughput run did not finish"
@@ -580,7 +587,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = t0.elapsed();
-    let accepted = clients.await??;
+    if let Some(running) = clients {
+        accepted = Some(running.await??);
+    }
+    let accepted = accepted.context("the clients finished without a rate")?;
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
     #[allow(clippy::cast_precision_loss)]
