@@ -19,7 +19,7 @@ use anyhow::{Context, ensure};
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::http::{HeaderValue, Method, Request, StatusCode, header};
+use hyper::http::{HeaderValue, Method, Request, StatusCode, Uri, header};
 use hyper_util::rt::TokioIo;
 
 /// One request, prepared once and sent as often as asked.
@@ -36,10 +36,15 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    fn request(&self, host: &HeaderValue, auth: Option<&HeaderValue>) -> Request<Full<Bytes>> {
+    fn request(
+        &self,
+        uri: &Uri,
+        host: &HeaderValue,
+        auth: Option<&HeaderValue>,
+    ) -> Request<Full<Bytes>> {
         let mut req = Request::new(Full::new(self.json.clone().unwrap_or_default()));
         *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.path.parse().unwrap_or_default();
+        *req.uri_mut() = uri.clone();
         let headers = req.headers_mut();
         headers.insert(header::HOST, host.clone());
         if let Some(auth) = auth {
@@ -69,6 +74,10 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
 /// connection) and returns the answers per second. Any other status than
 /// `req.expect` stops the run with an error.
 pub async fn hammer(req: &Prepared, total: u64, concurrency: usize) -> anyhow::Result<f64> {
+    let uri: Uri = req
+        .path
+        .parse()
+        .with_context(|| format!("path {:?}", req.path))?;
     let host = HeaderValue::from_str(&req.addr.to_string())?;
     let auth = req
         .bearer
@@ -83,12 +92,18 @@ pub async fn hammer(req: &Prepared, total: u64, concurrency: usize) -> anyhow::R
     let t0 = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for mut sender in senders {
-        let (req, host, auth, next) = (req.clone(), host.clone(), auth.clone(), next.clone());
+        let (req, uri, host, auth, next) = (
+            req.clone(),
+            uri.clone(),
+            host.clone(),
+            auth.clone(),
+            next.clone(),
+        );
         clients.spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < total {
                 sender.ready().await?;
                 let answer = sender
-                    .send_request(req.request(&host, auth.as_ref()))
+                    .send_request(req.request(&uri, &host, auth.as_ref()))
                     .await?;
                 let status = answer.status();
                 // Read to the end: the connection serves the next request.
