@@ -8,7 +8,7 @@ use evilent_contracts::{Envelope, Event, Metadata, ProductUpdated, Topic};
 use evilent_messaging::{EventHandler, Handled, HandlerError};
 
 use crate::domain::Product;
-use crate::store::{ProductStore, SellerDetails};
+use crate::store::{EventFor, ProductStore, SellerDetails};
 
 /// The consumer name under which the inbox records applied events.
 pub const CONSUMER: &str = "product-service.user-events";
@@ -61,15 +61,15 @@ impl EventHandler for UserEvents {
             },
             Event::UserDeleted(e) => {
                 let cause = event.meta.clone();
-                let event_for = move |p: &Product| {
+                let event_for: EventFor = Arc::new(move |p: &Product| {
                     product_updated(
                         p,
                         Metadata::new(Topic::ProductEvents.source()).follows(&cause),
                     )
-                };
+                });
                 return Ok(self
                     .store
-                    .deactivate_seller(CONSUMER, event, &e.user_id, &event_for)
+                    .deactivate_seller(CONSUMER, event, &e.user_id, event_for)
                     .await?);
             }
             other => {

@@ -170,12 +170,13 @@ impl OutboxStore for SqliteOutbox {
     async fn prune(&self, retention: Duration) -> Result<u64, OutboxError> {
         let cutoff = now_ms() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX / 2);
         self.db
-            .with(|conn| {
-                conn.execute(
+            .write(move |tx| {
+                tx.prepare_cached(
                     "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?1",
-                    [cutoff],
-                )
+                )?
+                .execute([cutoff])
             })
+            .await
             .map(|n| n as u64)
             .map_err(err)
     }

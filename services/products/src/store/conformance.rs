@@ -10,7 +10,7 @@ use evilent_contracts::{
 };
 use evilent_messaging::{Handled, OutboxStore};
 
-use super::{ProductFilter, ProductStore, SellerDetails, StoreError};
+use super::{EventFor, ProductFilter, ProductStore, SellerDetails, StoreError};
 use crate::domain::Product;
 use crate::handlers::product_updated;
 
@@ -39,7 +39,7 @@ macro_rules! product_store_conformance {
     };
 }
 
-fn product(id: &str, user: &str) -> Product {
+pub(crate) fn product(id: &str, user: &str) -> Product {
     let now = Utc::now();
     Product {
         id: id.into(),
@@ -214,9 +214,9 @@ pub async fn seller_profiles_follow_versions_and_deletion_wins(f: Fixture) {
         meta: deleted.meta.clone().aggregate_version(3),
         ..deleted
     };
-    let no_products = |_: &Product| unreachable!("no products");
+    let no_products: EventFor = Arc::new(|_: &Product| unreachable!("no products"));
     f.store
-        .deactivate_seller("c", &deleted, "u1", &no_products)
+        .deactivate_seller("c", &deleted, "u1", no_products.clone())
         .await
         .unwrap();
     f.store
@@ -234,7 +234,7 @@ pub async fn seller_profiles_follow_versions_and_deletion_wins(f: Fixture) {
         ..gone
     };
     f.store
-        .deactivate_seller("c", &gone, "u9", &no_products)
+        .deactivate_seller("c", &gone, "u9", no_products)
         .await
         .unwrap();
     let mut late = SellerDetails {
@@ -256,18 +256,19 @@ pub async fn deactivation_changes_every_active_product_once(f: Fixture) {
         user_id: "u1".into(),
     });
     let cause = deleted.meta.clone();
-    let event_for =
-        move |p: &Product| product_updated(p, Metadata::new("product-service").follows(&cause));
+    let event_for: EventFor = Arc::new(move |p: &Product| {
+        product_updated(p, Metadata::new("product-service").follows(&cause))
+    });
     assert_eq!(
         f.store
-            .deactivate_seller("c", &deleted, "u1", &event_for)
+            .deactivate_seller("c", &deleted, "u1", event_for.clone())
             .await
             .unwrap(),
         Handled::Applied
     );
     assert_eq!(
         f.store
-            .deactivate_seller("c", &deleted, "u1", &event_for)
+            .deactivate_seller("c", &deleted, "u1", event_for.clone())
             .await
             .unwrap(),
         Handled::Duplicate

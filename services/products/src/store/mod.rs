@@ -9,6 +9,8 @@ pub mod conformance;
 pub mod mongo;
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use evilent_contracts::Envelope;
 use evilent_messaging::Handled;
@@ -48,8 +50,11 @@ pub struct SellerDetails {
     pub last_name: String,
 }
 
-/// Builds the event announcing a product's change.
-pub type EventFor<'a> = &'a (dyn Fn(&Product) -> Envelope + Send + Sync);
+/// Builds the event announcing a product's change. Owned, so that a store
+/// can run it inside a write it hands to another thread (SQLite's group
+/// commit), where it may run more than once: only the last run's events are
+/// committed.
+pub type EventFor = Arc<dyn Fn(&Product) -> Envelope + Send + Sync>;
 
 /// The product-service's storage.
 #[async_trait]
@@ -79,7 +84,7 @@ pub trait ProductStore: Send + Sync + 'static {
         consumer: &str,
         event: &Envelope,
         user_id: &str,
-        event_for: EventFor<'_>,
+        event_for: EventFor,
     ) -> Result<Handled, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 }

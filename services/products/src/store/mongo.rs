@@ -328,7 +328,7 @@ impl ProductStore for MongoProductStore {
         consumer: &str,
         event: &Envelope,
         user_id: &str,
-        event_for: EventFor<'_>,
+        event_for: EventFor,
     ) -> Result<Handled, StoreError> {
         let (handled, wrote) = transaction!(self.client, |s| {
             if !inbox::claim(&self.db, s, consumer, &event.meta.event_id).await? {

@@ -322,16 +322,17 @@ impl ProductStore for SqliteProductStore {
         consumer: &str,
         event: &Envelope,
         user_id: &str,
-        event_for: EventFor<'_>,
+        event_for: EventFor,
     ) -> Result<Handled, StoreError> {
+        let (consumer, event, user_id) = (consumer.to_owned(), event.clone(), user_id.to_owned());
         let (handled, wrote) = self
             .db
-            .with(|conn| -> rusqlite::Result<(Handled, bool)> {
-                let tx = conn.transaction()?;
-                if !inbox::claim(&tx, consumer, &event.meta.event_id)? {
+            .write(move |tx| -> rusqlite::Result<(Handled, bool)> {
+                let (consumer, user_id) = (consumer.as_str(), user_id.as_str());
+                if !inbox::claim(tx, consumer, &event.meta.event_id)? {
                     return Ok((Handled::Duplicate, false));
                 }
-                let stored = read_seller(&tx, user_id)?;
+                let stored = read_seller(tx, user_id)?;
                 let version = event
                     .meta
                     .aggregate_version
@@ -356,12 +357,12 @@ impl ProductStore for SqliteProductStore {
                     p.is_active = false;
                     p.version += 1;
                     p.updated_at = now;
-                    save(&tx, &p)?;
-                    append(&tx, Topic::ProductEvents.name(), &event_for(&p), None)?;
+                    save(tx, &p)?;
+                    append(tx, Topic::ProductEvents.name(), &event_for(&p), None)?;
                 }
-                tx.commit()?;
                 Ok((Handled::Applied, wrote))
             })
+            .await
             .map_err(backend)?;
         self.committed(wrote);
         Ok(handled)
@@ -371,5 +372,48 @@ impl ProductStore for SqliteProductStore {
         self.db
             .read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
             .map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use evilent_contracts::{Metadata, UserDeleted};
+
+    use super::*;
+    use crate::handlers::product_updated;
+    use crate::store::conformance::product;
+
+    /// A deletion changes a seller's products and appends their events in
+    /// a round of the group commit, like every other write of the store,
+    /// instead of taking the writer's connection while an async thread
+    /// waits for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deactivating_a_seller_is_a_write_of_the_group_commit() {
+        let db = SqliteDb::in_memory().expect("db");
+        let store = SqliteProductStore::new(db.clone(), Arc::default()).expect("store");
+        store
+            .create(&product("a", "u1"), &[])
+            .await
+            .expect("create");
+        let before = db.commits();
+        let deleted = Envelope::new(UserDeleted {
+            user_id: "u1".into(),
+        });
+        let cause = deleted.meta.clone();
+        let event_for: EventFor = Arc::new(move |p: &Product| {
+            product_updated(p, Metadata::new("product-service").follows(&cause))
+        });
+        let handled = store
+            .deactivate_seller("c", &deleted, "u1", event_for)
+            .await
+            .expect("deactivate");
+        assert_eq!(handled, Handled::Applied);
+        assert_eq!(db.commits(), before + 1, "one commit of SqliteDb::write");
+        let a = store.get("a").await.expect("get").expect("product a");
+        assert!(!a.is_active);
+        let events: i64 = db
+            .read(|c| c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0)))
+            .expect("outbox");
+        assert_eq!(events, 1, "the product's ProductUpdated is in the outbox");
     }
 }
