@@ -99,6 +99,9 @@ pub struct System {
     pub broker: EmbeddedBroker,
     pub users_consumer: Arc<Consumer>,
     pub products_consumer: Arc<Consumer>,
+    /// product-service's store, the one its HTTP handlers write through
+    /// (the bench writes to it directly to weigh the pipeline without HTTP).
+    pub products_store: Arc<dyn evilent_products::store::ProductStore>,
     /// The fault injector, when the system runs with faults.
     pub faults: Option<Arc<Faulty<EmbeddedBroker>>>,
     shutdown: watch::Sender<bool>,
@@ -225,7 +228,7 @@ impl System {
             port,
             "user-events-queue",
             Arc::new(Events(evilent_products::handlers::UserEvents {
-                store: products_store,
+                store: products_store.clone(),
             })),
             consumer_config,
         ));
@@ -278,6 +281,7 @@ impl System {
             broker,
             users_consumer,
             products_consumer,
+            products_store,
             faults,
             shutdown,
             products_stop,

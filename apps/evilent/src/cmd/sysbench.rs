@@ -16,6 +16,11 @@
 //!   generator runs on the same cores as the system under test (its clients
 //!   are as lean as wrk's, see [`super::loadgen`], so that they take as
 //!   little of those cores as they can);
+//! - **the same without HTTP**: a fresh system started in the bench's own
+//!   process, products written straight into product-service's store (the
+//!   handler's write: product row and event in one commit) and counted by
+//!   user-service, per second: what the write and the event pipeline cost
+//!   on their own, beside the same ceiling;
 //! - **memory**: the RSS of the system under test, idle and the peak under load;
 //! - with `EVILENT_BROKER=sqs`: the outbox → SNS → SQS → consumer path run
 //!   in this process, with every SQS/SNS request counted at the SDK:
@@ -27,7 +32,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -100,6 +105,11 @@ struct Report {
     /// `GET /health` round trips per second, same clients, same concurrency.
     http_round_trips_per_s: f64,
     throughput_vs_http: f64,
+    /// Products written straight into product-service's store in a system
+    /// started in the bench's process, counted per second by user-service:
+    /// the same pipeline as `throughput_events_per_s` without HTTP.
+    without_http_events_per_s: f64,
+    without_http_vs_sqlite: f64,
     rss_idle_mib: f64,
     rss_load_peak_mib: f64,
     sqs: Option<SqsFigures>,
@@ -243,6 +253,104 @@ fn svg(series: &[(&str, &str, Vec<f64>)]) -> String {
     }
     out.push_str("</svg>\n");
     out
+}
+
+/// The pipeline behind the `201`, without HTTP: the same system as
+/// `evilent up` (same files, relays, broker and consumers), started in this
+/// process, with `concurrency` tasks writing `total` products straight into
+/// product-service's store — the write its `POST /product` handler makes,
+/// the product row and its `ProductCreated` in one commit — until
+/// user-service's statistics count them all. Products counted per second:
+/// what the product write and the event pipeline cost on their own, so that
+/// the gap to the end-to-end figure is what HTTP, JSON, tokens and the
+/// load generator take.
+async fn without_http(dir: &Path, total: usize, concurrency: usize) -> anyhow::Result<f64> {
+    use evilent::system::{System, SystemConfig};
+    use evilent_contracts::{Envelope, Money, ProductCreated, Topic};
+    use evilent_products::domain::Product;
+
+    let system = System::start(SystemConfig::new(dir).ephemeral()).await?;
+    let token = system.token("bench", false);
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{}/user", system.users_url))
+        .bearer_auth(&token)
+        .json(&json!({"firstName": "Bench", "lastName": "Mark", "email": "bench@example.com"}))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 201, "creating the user: {}", resp.status());
+    let stats_url = format!("{}/user/bench/stats", system.users_url);
+    let next = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (store, next) = (system.products_store.clone(), next.clone());
+        writers.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let now = chrono::Utc::now();
+                let product = Product {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    user_id: "bench".into(),
+                    name: "bench".into(),
+                    description: None,
+                    price: Money::from_minor(100),
+                    category_id: "bench".into(),
+                    stock: 0,
+                    is_active: true,
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                };
+                let event = Envelope {
+                    meta: evilent_platform::correlation::event_metadata(
+                        &hyper::http::HeaderMap::new(),
+                        Topic::ProductEvents,
+                        1,
+                    ),
+                    event: ProductCreated {
+                        product_id: product.id.clone(),
+                        user_id: product.user_id.clone(),
+                        category_id: product.category_id.clone(),
+                        price: product.price,
+                        name: Some(product.name.clone()),
+                    }
+                    .into(),
+                };
+                store.create(&product, &[event]).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    loop {
+        let b: Value = http
+            .get(&stats_url)
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let count = usize::try_from(b["productCount"].as_i64().unwrap_or(0)).unwrap_or(0);
+        progress("without HTTP", count, total);
+        if count >= total {
+            break;
+        }
+        // A failed write stops the run now rather than at the time limit.
+        while let Some(done) = writers.try_join_next() {
+            done??;
+        }
+        anyhow::ensure!(
+            t0.elapsed() < Duration::from_secs(300),
+            "the run without HTTP did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = t0.elapsed();
+    while let Some(done) = writers.join_next().await {
+        done??;
+    }
+    system.stop().await;
+    #[allow(clippy::cast_precision_loss)]
+    Ok(total as f64 / elapsed.as_secs_f64())
 }
 
 async fn sqs_figures(events: usize) -> anyhow::Result<Option<SqsFigures>> {
@@ -609,7 +717,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let round_trips = super::loadgen::hammer(&health, total as u64, args.concurrency).await?;
     drop(up);
 
-    // 4. SNS + SQS requests per event, when configured.
+    // 4. The same products again, without HTTP, in a fresh system.
+    let behind = without_http(&dir.path().join("without-http"), total, args.concurrency).await?;
+
+    // 5. SNS + SQS requests per event, when configured.
     let sqs = sqs_figures(args.sqs_events).await?;
 
     let picture = svg(&[
@@ -633,6 +744,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         throughput_vs_sqlite: throughput / ceiling,
         http_round_trips_per_s: round_trips,
         throughput_vs_http: throughput / round_trips,
+        without_http_events_per_s: behind,
+        without_http_vs_sqlite: behind / ceiling,
         rss_idle_mib: rss_idle,
         rss_load_peak_mib: peak.load(Ordering::Relaxed) as f64 / 1024.0,
         sqs_not_measured: sqs.is_none().then_some(
@@ -697,6 +810,14 @@ fn print_table(r: &Report) {
         format!("{:.2}", r.throughput_vs_http),
     );
     row(
+        "without HTTP: store written in-process (events/s)",
+        format!("{:.0}", r.without_http_events_per_s),
+    );
+    row(
+        "without HTTP / ceiling",
+        format!("{:.2}", r.without_http_vs_sqlite),
+    );
+    row(
         "RSS idle / peak under load (MiB)",
         format!("{:.1} / {:.1}", r.rss_idle_mib, r.rss_load_peak_mib),
     );
@@ -723,5 +844,4 @@ fn print_table(r: &Report) {
         );
     }
     row("latency distribution", r.svg.clone());
-    let _ = Path::new(&r.svg);
 }
