@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use evilent_broker::Message;
-use evilent_contracts::{Envelope, Event, Metadata, ProductUpdated, Topic};
+use evilent_contracts::{Envelope, Event, Metadata, ProductCreated, ProductUpdated, Topic};
 use evilent_messaging::{EventHandler, Handled, HandlerError};
 
 use crate::domain::Product;
@@ -16,6 +16,22 @@ pub const CONSUMER: &str = "product-service.user-events";
 /// Keeps seller profiles from user events; deactivates a deleted user's products.
 pub struct UserEvents {
     pub store: Arc<dyn ProductStore>,
+}
+
+/// The `ProductCreated` announcing the new product `p` (`meta` carries its
+/// version and correlation).
+pub fn product_created(p: &Product, meta: Metadata) -> Envelope {
+    Envelope {
+        meta,
+        event: ProductCreated {
+            product_id: p.id.clone(),
+            user_id: p.user_id.clone(),
+            category_id: p.category_id.clone(),
+            price: p.price,
+            name: Some(p.name.clone()),
+        }
+        .into(),
+    }
 }
 
 /// The `ProductUpdated` announcing `p` as it is now.

@@ -8,16 +8,14 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use chrono::Utc;
-use evilent_contracts::{
-    Envelope, Metadata, Money, ProductCreated, ProductDeleted, ProductStockUpdated, Topic,
-};
+use evilent_contracts::{Envelope, Metadata, Money, ProductDeleted, ProductStockUpdated, Topic};
 use evilent_platform::auth::{JwtValidator, require_auth};
 use evilent_platform::{ApiError, FieldError, JsonBody, Principal};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::domain::{Product, Seller, check_price, parse_description, parse_id, parse_name};
-use crate::handlers::product_updated;
+use crate::handlers::{product_created, product_updated};
 use crate::store::{ProductFilter, ProductStore, StoreError};
 
 /// What the handlers share.
@@ -202,17 +200,7 @@ async fn create_product(
         updated_at: now,
         version: 1,
     };
-    let event = Envelope {
-        meta: metadata(&headers, 1),
-        event: ProductCreated {
-            product_id: product.id.clone(),
-            user_id: product.user_id.clone(),
-            category_id: product.category_id.clone(),
-            price: product.price,
-            name: Some(product.name.clone()),
-        }
-        .into(),
-    };
+    let event = product_created(&product, metadata(&headers, 1));
     state.store.create(&product, &[event]).await?;
     Ok((
         StatusCode::CREATED,

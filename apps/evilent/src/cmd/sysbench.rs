@@ -255,6 +255,38 @@ fn svg(series: &[(&str, &str, Vec<f64>)]) -> String {
     out
 }
 
+/// Creates the user `bench` (whose token is `token`) in user-service at `users`.
+async fn create_bench_user(http: &reqwest::Client, users: &str, token: &str) -> anyhow::Result<()> {
+    let resp = http
+        .post(format!("{users}/user"))
+        .bearer_auth(token)
+        .json(&json!({"firstName": "Bench", "lastName": "Mark", "email": "bench@example.com"}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        resp.status() == 201,
+        "creating the bench user: {}",
+        resp.status()
+    );
+    Ok(())
+}
+
+/// The `productCount` that user-service's statistics at `stats_url` show.
+async fn product_count(
+    http: &reqwest::Client,
+    stats_url: &str,
+    token: &str,
+) -> anyhow::Result<usize> {
+    let b: Value = http
+        .get(stats_url)
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(usize::try_from(b["productCount"].as_i64().unwrap_or(0)).unwrap_or(0))
+}
+
 /// The pipeline behind the `201`, without HTTP: the same system as
 /// `evilent up` (same files, relays, broker and consumers), started in this
 /// process, with `concurrency` tasks writing `total` products straight into
@@ -266,19 +298,14 @@ fn svg(series: &[(&str, &str, Vec<f64>)]) -> String {
 /// load generator take.
 async fn without_http(dir: &Path, total: usize, concurrency: usize) -> anyhow::Result<f64> {
     use evilent::system::{System, SystemConfig};
-    use evilent_contracts::{Envelope, Money, ProductCreated, Topic};
+    use evilent_contracts::{Money, Topic};
     use evilent_products::domain::Product;
+    use evilent_products::handlers::product_created;
 
     let system = System::start(SystemConfig::new(dir).ephemeral()).await?;
     let token = system.token("bench", false);
     let http = reqwest::Client::new();
-    let resp = http
-        .post(format!("{}/user", system.users_url))
-        .bearer_auth(&token)
-        .json(&json!({"firstName": "Bench", "lastName": "Mark", "email": "bench@example.com"}))
-        .send()
-        .await?;
-    anyhow::ensure!(resp.status() == 201, "creating the user: {}", resp.status());
+    create_bench_user(&http, &system.users_url, &token).await?;
     let stats_url = format!("{}/user/bench/stats", system.users_url);
     let next = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now();
@@ -301,35 +328,19 @@ async fn without_http(dir: &Path, total: usize, concurrency: usize) -> anyhow::R
                     updated_at: now,
                     version: 1,
                 };
-                let event = Envelope {
-                    meta: evilent_platform::correlation::event_metadata(
-                        &hyper::http::HeaderMap::new(),
-                        Topic::ProductEvents,
-                        1,
-                    ),
-                    event: ProductCreated {
-                        product_id: product.id.clone(),
-                        user_id: product.user_id.clone(),
-                        category_id: product.category_id.clone(),
-                        price: product.price,
-                        name: Some(product.name.clone()),
-                    }
-                    .into(),
-                };
+                let meta = evilent_platform::correlation::event_metadata(
+                    &hyper::http::HeaderMap::new(),
+                    Topic::ProductEvents,
+                    1,
+                );
+                let event = product_created(&product, meta);
                 store.create(&product, &[event]).await?;
             }
             anyhow::Ok(())
         });
     }
     loop {
-        let b: Value = http
-            .get(&stats_url)
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let count = usize::try_from(b["productCount"].as_i64().unwrap_or(0)).unwrap_or(0);
+        let count = product_count(&http, &stats_url, &token).await?;
         progress("without HTTP", count, total);
         if count >= total {
             break;
@@ -536,17 +547,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         admin: false,
         ttl: Duration::from_secs(7200),
     });
-    let resp = http
-        .post(format!("{users}/user"))
-        .bearer_auth(&token)
-        .json(&json!({"firstName": "Bench", "lastName": "Mark", "email": "bench@example.com"}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        resp.status() == 201,
-        "creating the bench user: {}",
-        resp.status()
-    );
+    create_bench_user(&http, &users, &token).await?;
     let stats_url = format!("{users}/user/bench/stats");
     let product = json!({"name": "bench", "price": 1.0, "categoryId": "bench"});
 
@@ -663,23 +664,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             async move { super::loadgen::hammer(&create, total as u64, concurrency).await },
         )
     };
-    let target = (n + total) as i64;
+    let target = n + total;
     let mut clients = Some(clients);
     let mut accepted = None;
     loop {
-        let b: Value = http
-            .get(&stats_url)
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let count = b["productCount"].as_i64().unwrap_or(0);
-        progress(
-            "throughput",
-            usize::try_from(count).unwrap_or(0).saturating_sub(n),
-            total,
-        );
+        let count = product_count(&http, &stats_url, &token).await?;
+        progress("throughput", count.saturating_sub(n), total);
         if count >= target {
             break;
         }
