@@ -18,11 +18,10 @@ pub struct UserEvents {
     pub store: Arc<dyn ProductStore>,
 }
 
-/// The `ProductCreated` announcing the new product `p` (`meta` carries its
-/// version and correlation).
+/// The `ProductCreated` announcing the new product `p`.
 pub fn product_created(p: &Product, meta: Metadata) -> Envelope {
     Envelope {
-        meta,
+        meta: meta.aggregate_version(p.version.unsigned_abs()),
         event: ProductCreated {
             product_id: p.id.clone(),
             user_id: p.user_id.clone(),
