@@ -298,7 +298,7 @@ async fn product_count(
 /// load generator take.
 async fn without_http(dir: &Path, total: usize, concurrency: usize) -> anyhow::Result<f64> {
     use evilent::system::{System, SystemConfig};
-    use evilent_contracts::{Money, Topic};
+    use evilent_contracts::{Metadata, Money, Topic};
     use evilent_products::domain::Product;
     use evilent_products::handlers::product_created;
 
@@ -328,11 +328,7 @@ async fn without_http(dir: &Path, total: usize, concurrency: usize) -> anyhow::R
                     updated_at: now,
                     version: 1,
                 };
-                let meta = evilent_platform::correlation::event_metadata(
-                    &hyper::http::HeaderMap::new(),
-                    Topic::ProductEvents,
-                    1,
-                );
+                let meta = Metadata::new(Topic::ProductEvents.source());
                 let event = product_created(&product, meta);
                 store.create(&product, &[event]).await?;
             }
